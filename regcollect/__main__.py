@@ -1,0 +1,3 @@
+from regcollect.cli import main
+
+main()

@@ -1,0 +1,236 @@
+"""The command line. Thin over the library: option bundles, the shared
+plan -> print -> confirm -> execute -> report flow, and the one place errors become exit codes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from regcollect import __version__
+from regcollect.errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfirmationRequired,
+    RegcollectError,
+    UsageError,
+)
+from regcollect.executor import Report
+from regcollect.planner import Plan
+from regcollect.policy import Policy, flags_given, load_policy, policy_from_flags
+from regcollect.report import SCHEMA, dumps, plan_json, plan_text, report_text, summary_line
+
+
+@dataclass
+class Console:
+    """Where output goes: stdout for the plan/report, stderr for notes, by verbosity."""
+
+    output: str = "text"
+    verbose: bool = False
+    quiet: bool = False
+
+    def out(self, text: str) -> None:
+        click.echo(text)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            click.echo(text, err=True)
+
+    def debug(self, text: str) -> None:
+        if self.verbose:
+            click.echo(text, err=True)
+
+
+def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The retention policy as flags, or --policy FILE: one Policy either way."""
+    opts = [
+        click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
+                     help="TOML policy file with ordered [[rules]]."),
+        click.option("--repo", "repos", multiple=True, metavar="GLOB",
+                     help="Repositories to govern (repeatable); * stays in a path segment, ** crosses."),
+        click.option("--keep-last", type=int, metavar="N",
+                     help="Keep the N most recent images (by created time) per repository."),
+        click.option("--keep-tag", "keep_tags", multiple=True, metavar="GLOB",
+                     help="Never remove tags matching GLOB (repeatable); their digests stay."),
+        click.option("--older-than", metavar="DUR",
+                     help="Only images older than DUR (30d, 12h, 90m, 2w) may go."),
+        click.option("--untagged", is_flag=True,
+                     help="Also delete untagged content that nothing kept reaches."),
+        click.option("--keep-label", "keep_labels", multiple=True, metavar="KEY[=VALUE]",
+                     help="Keep images carrying this label (repeatable)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
+        click.option("--yes", "-y", is_flag=True, help="Apply without asking."),
+        click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True, help="Plan and report format."),
+        click.option("--verbose", "-v", is_flag=True,
+                     help="Show each HTTP request and engine call on stderr."),
+        click.option("--quiet", "-q", is_flag=True, help="Print only errors (and JSON when asked)."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def build_policy(
+    policy_file: str | None,
+    repos: tuple[str, ...],
+    keep_last: int | None,
+    keep_tags: tuple[str, ...],
+    older_than: str | None,
+    untagged: bool,
+    keep_labels: tuple[str, ...],
+    *,
+    required: bool = True,
+) -> Policy | None:
+    rule_flags = dict(keep_last=keep_last, keep_tags=keep_tags, older_than=older_than,
+                      untagged=untagged, keep_labels=keep_labels)
+    if policy_file:
+        if flags_given(**rule_flags):
+            raise UsageError("--policy and rule flags (--keep-last, --keep-tag, ...) exclude each other")
+        return load_policy(policy_file)  # --repo, if given, narrows what is looked at
+    if not flags_given(**rule_flags):
+        if not required:
+            return None
+        raise UsageError(
+            "no retention rule: give --keep-last, --older-than or --untagged, or --policy FILE "
+            "(regcollect never deletes everything)"
+        )
+    if keep_last is not None and keep_last < 0:
+        raise UsageError(f"--keep-last must not be negative, got {keep_last}")
+    try:
+        return policy_from_flags(repos=repos, **rule_flags)
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("flags: key 'older_than'", "--older-than")
+                         .replace("flags: key 'keep_labels'", "--keep-label")) from None
+
+
+def confirm_mode(dry_run: bool, yes: bool) -> None:
+    """Refuse early, before contacting anything, when apply could not be confirmed."""
+    if dry_run and yes:
+        raise UsageError("--dry-run and --yes exclude each other")
+    if not dry_run and not yes and not sys.stdin.isatty():
+        raise ConfirmationRequired(
+            "refusing to apply without confirmation: stdin is not a terminal; "
+            "use --dry-run to see the plan or --yes to apply (nothing was deleted)"
+        )
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def show_plan_and_apply(
+    console: Console,
+    plan: Plan,
+    *,
+    dry_run: bool,
+    yes: bool,
+    apply: Callable[[Plan], Report],
+    after: Callable[[Report], list[str]] | None = None,
+) -> int:
+    """The one flow both sides share: the plan printed is the plan applied."""
+    changes = plan.changes
+    if console.output == "text" and not console.quiet:
+        console.out(plan_text(plan))
+    if dry_run or not changes:
+        if console.output == "json":
+            console.out(dumps(plan_json(plan, dry_run=dry_run)))
+        elif not console.quiet:
+            console.out("Dry run: nothing was changed." if dry_run else "Nothing to do.")
+        return EXIT_OK
+    if not yes:
+        if console.output == "json":
+            click.echo(summary_line(plan), err=True)
+        if not click.confirm(f"Apply {len(changes)} changes?", default=False, err=True):
+            if console.output == "json":
+                console.out(dumps(plan_json(plan, dry_run=True, errors=["not confirmed"])))
+            else:
+                console.out("Not confirmed: nothing was changed.")
+            return EXIT_OK
+    report = apply(plan)
+    notes = after(report) if after else []
+    if console.output == "json":
+        doc = plan_json(plan, dry_run=False, report=report)
+        doc["notes"] = notes
+        console.out(dumps(doc))
+    else:
+        if not console.quiet or report.failed:
+            console.out(report_text(report))
+        for n in notes:
+            console.note(n)
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def handle_errors(f: Callable[..., int]) -> Callable[..., None]:
+    """Typed errors become one line and an exit code, here and nowhere else."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        output = kwargs.get("output", "text")
+        try:
+            code = f(*args, **kwargs)
+        except RegcollectError as exc:
+            _fail(output, str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail(output, "interrupted", 130)
+        except Exception as exc:  # noqa: BLE001 - never a traceback for users
+            if os.environ.get("REGCOLLECT_DEBUG"):
+                raise
+            _fail(output, f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
+        sys.exit(code)
+
+    return wrapper
+
+
+def _fail(output: str, message: str, code: int) -> None:
+    if output == "json":
+        click.echo(json.dumps({"schema": SCHEMA, "errors": [message], "exit_code": code}, indent=2))
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("standalone_mode", True)
+        try:
+            return super().main(*args, **kwargs)
+        except click.exceptions.Exit as exc:  # pragma: no cover - click handles these itself
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="regcollect")
+def cli() -> None:
+    """Garbage-collect container images under one retention policy.
+
+    `regcollect local` cleans the Docker Engine's images; `regcollect remote` prunes a registry.
+    Every run prints a plan with a reason for each decision; nothing changes without --yes or a
+    confirmation, and --dry-run never changes anything.
+    """
+
+
+def main() -> None:
+    # click's own usage errors exit 2, which is also our usage exit code.
+    from regcollect import commands  # noqa: F401 - registers the subcommands
+
+    cli(prog_name="regcollect")
+
+
+USAGE_EXIT = EXIT_USAGE

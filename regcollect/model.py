@@ -1,0 +1,81 @@
+"""The inventory both sides produce: artifacts, their tags, what they reach, and the bytes they hold.
+
+Remote: one artifact per (repository, manifest digest). Local: one artifact per (repository, image
+id); an image tagged in two repositories appears twice with the same id, and `global_ids` tells the
+planner that deleting that id deletes it everywhere (the engine's semantics).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+# cosign and the OCI referrers fallback name tags after the digest they belong to.
+SUBJECT_TAG_RE = re.compile(r"^(sha256|sha512)-([a-f0-9]{64}|[a-f0-9]{128})(?:\.([a-z]+))?$")
+
+
+class Kind(str, Enum):
+    IMAGE = "image"
+    INDEX = "index"
+    REFERRER = "referrer"  # signature, attestation, SBOM, referrers fallback index
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A unit of storage: a layer, a config, or (local) a run of layers only ever used together."""
+
+    digest: str
+    size: int
+
+
+@dataclass
+class Artifact:
+    repository: str
+    digest: str
+    kind: Kind = Kind.IMAGE
+    media_type: str = ""
+    tags: tuple[str, ...] = ()
+    created: dt.datetime | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    children: tuple[str, ...] = ()  # digests this needs: index children, or a local parent image
+    subject: str | None = None  # the digest this one refers to (signature -> image)
+    blobs: tuple[Blob, ...] = ()
+    size: int = 0  # the manifest's own bytes (remote); 0 locally
+    last_used: dt.datetime | None = None  # local: latest of created, LastTagTime, newest container
+    platform: str = ""
+    containers: tuple[ContainerUse, ...] = ()  # local: containers made from this image
+
+    @property
+    def short(self) -> str:
+        hexpart = self.digest.split(":", 1)[-1]
+        return f"{self.digest.split(':', 1)[0]}:{hexpart[:12]}"
+
+    def label(self) -> str:
+        """How a person names it: its first tag, else its short digest."""
+        return f"{self.repository}:{self.tags[0]}" if self.tags else f"{self.repository}@{self.short}"
+
+
+@dataclass(frozen=True)
+class ContainerUse:
+    id: str
+    name: str
+    running: bool
+    created: dt.datetime | None = None
+
+
+@dataclass
+class Inventory:
+    source: str  # "remote" or "local"
+    target: str  # registry host, or engine address
+    artifacts: list[Artifact] = field(default_factory=list)
+    global_ids: bool = False  # local: one id is one image across repositories
+    repositories: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def subject_from_tag(tag: str) -> str | None:
+    """`sha256-<hex>`, `sha256-<hex>.sig|.att|.sbom` name the digest they belong to."""
+    m = SUBJECT_TAG_RE.match(tag)
+    return f"{m.group(1)}:{m.group(2)}" if m else None

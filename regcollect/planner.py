@@ -1,0 +1,358 @@
+"""evaluate(inventory, policy, now) -> Plan. Pure: no I/O, `now` passed in, same for both sides.
+
+Three passes:
+1. Base decisions. Per repository, its first matching rule ranks the tagged images (newest first)
+   and keeps, untags or selects each; untagged content that nothing points at is selected only by
+   `untagged`. Followers (index children, referrers, local parent images) get no base decision.
+2. Reach. Everything a kept artifact reaches (children, parent images, referrers) is kept, with the
+   reason naming what keeps it. With global ids (local), an id kept in one repository only loses
+   its tags in another.
+3. Bytes. A blob counts as reclaimable once, and only when no kept artifact holds it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from regcollect.model import Artifact, Inventory, Kind
+from regcollect.policy import Policy, Rule, tag_matches
+from regcollect.units import format_duration
+
+_MIN_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+class Action(str, Enum):
+    KEEP = "keep"
+    UNTAG = "untag"
+    DELETE = "delete"
+
+
+@dataclass
+class Decision:
+    artifact: Artifact
+    action: Action
+    reason: str
+    remove_tags: tuple[str, ...] = ()  # untag: these go; delete: every tag goes with the digest
+    rule: str | None = None
+    bytes: int = 0
+    depth: int = 0  # reach depth: roots 0, their children 1, ...; the executor orders by it
+
+    @property
+    def repository(self) -> str:
+        return self.artifact.repository
+
+    @property
+    def digest(self) -> str:
+        return self.artifact.digest
+
+    @property
+    def kept_tags(self) -> tuple[str, ...]:
+        if self.action is Action.DELETE:
+            return ()
+        return tuple(t for t in self.artifact.tags if t not in self.remove_tags)
+
+
+@dataclass
+class Plan:
+    source: str
+    target: str
+    now: dt.datetime
+    policy: dict[str, Any]
+    decisions: list[Decision] = field(default_factory=list)
+    reclaimable_bytes: int = 0
+    warnings: list[str] = field(default_factory=list)
+    untouched_repositories: list[str] = field(default_factory=list)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for d in self.decisions if d.action is action)
+
+    @property
+    def changes(self) -> list[Decision]:
+        """What apply would do, in the order to do it: untags, then deletes by reach depth."""
+        untags = [d for d in self.decisions if d.action is Action.UNTAG]
+        deletes = [d for d in self.decisions if d.action is Action.DELETE]
+        deletes.sort(key=lambda d: d.depth)
+        return untags + deletes
+
+
+def _is_follower(a: Artifact, pointed_at: set[Hashable], node: Hashable) -> bool:
+    return a.subject is not None or a.kind is Kind.REFERRER or (not a.tags and node in pointed_at)
+
+
+class _Planner:
+    def __init__(self, inventory: Inventory, policy: Policy, now: dt.datetime):
+        self.inv = inventory
+        self.policy = policy
+        self.now = now
+        self.artifacts = inventory.artifacts
+        self.by_node: dict[Hashable, list[Artifact]] = defaultdict(list)
+        for a in self.artifacts:
+            self.by_node[self.node(a)].append(a)
+        # Edges, in node space: parent -> children it needs, subject -> its referrers.
+        self.edges: dict[Hashable, list[tuple[Hashable, str]]] = defaultdict(list)
+        self.pointed_by: dict[Hashable, list[tuple[Hashable, str]]] = defaultdict(list)
+        for a in self.artifacts:
+            src = self.node(a)
+            for child in a.children:
+                rel = "child" if a.kind is Kind.INDEX else "parent"
+                self._edge(src, self._scoped(a, child), rel)
+            if a.subject:
+                self._edge(self._scoped(a, a.subject), src, "referrer")
+        self.decisions: dict[int, Decision] = {}
+
+    def node(self, a: Artifact) -> Hashable:
+        return a.digest if self.inv.global_ids else (a.repository, a.digest)
+
+    def _scoped(self, a: Artifact, digest: str) -> Hashable:
+        return digest if self.inv.global_ids else (a.repository, digest)
+
+    def _edge(self, src: Hashable, dst: Hashable, rel: str) -> None:
+        self.edges[src].append((dst, rel))
+        self.pointed_by[dst].append((src, rel))
+
+    def effective_created(self, a: Artifact) -> dt.datetime | None:
+        """An index counts at the time of its newest child."""
+        if a.kind is Kind.INDEX:
+            times = [
+                c.created
+                for child in a.children
+                for c in self.by_node.get(self._scoped(a, child), [])
+                if c.created is not None
+            ]
+            if times:
+                return max(times)
+        return a.created
+
+    # pass 1 ---------------------------------------------------------------------------------
+    def base(self) -> list[str]:
+        untouched: list[str] = []
+        by_repo: dict[str, list[Artifact]] = defaultdict(list)
+        for a in self.artifacts:
+            by_repo[a.repository].append(a)
+        pointed = set(self.pointed_by)
+        for repo, arts in by_repo.items():
+            rule = self.policy.rule_for(repo)
+            if rule is None:
+                untouched.append(repo)
+                for a in arts:
+                    self._set(a, Action.KEEP, "kept: no policy rule matches this repository", None)
+                continue
+            roots = [a for a in arts if a.tags and not _is_follower(a, pointed, self.node(a))]
+            created = {id(a): self.effective_created(a) for a in roots}
+            roots.sort(key=lambda a: (created[id(a)] or _MIN_TIME, max(a.tags)), reverse=True)
+            for rank, a in enumerate(roots):
+                self._decide_tagged(a, rank, rule, created[id(a)])
+            for a in arts:
+                if a.tags or _is_follower(a, pointed, self.node(a)):
+                    continue
+                self._decide_untagged(a, rule)
+        return untouched
+
+    def _set(self, a: Artifact, action: Action, reason: str, rule: Rule | None, **kw: Any) -> None:
+        self.decisions[id(a)] = Decision(
+            a, action, reason, rule=rule.origin if rule else None, **kw
+        )
+
+    def _young(self, rule: Rule, created: dt.datetime | None) -> str | None:
+        """The older_than floor: why this may not go yet, or None."""
+        if rule.older_than is None:
+            return None
+        if created is None:
+            return "kept: created time unknown, so it may be younger than older_than"
+        if self.now - created < rule.older_than:
+            return f"kept: younger than {format_duration(rule.older_than)}"
+        return None
+
+    def _decide_tagged(self, a: Artifact, rank: int, rule: Rule, created: dt.datetime | None) -> None:
+        if rule.keep_last is not None and rank < rule.keep_last:
+            self._set(a, Action.KEEP, f"kept: among the {rule.keep_last} most recent", rule)
+            return
+        if not rule.selects_tagged:
+            self._set(a, Action.KEEP, "kept: tagged, and the rule selects only untagged content", rule)
+            return
+        young = self._young(rule, created)
+        if young:
+            self._set(a, Action.KEEP, young, rule)
+            return
+        why = []
+        if rule.keep_last is not None:
+            why.append(f"not among the {rule.keep_last} most recent")
+        if rule.older_than is not None:
+            why.append(f"older than {format_duration(rule.older_than)}")
+        if created is None:
+            why.append("created time unknown")
+        because = " and ".join(why)
+        for lm in rule.keep_labels:
+            if lm.matches(a.labels):
+                self._set(a, Action.KEEP, f"kept: label {lm} matches keep_labels", rule)
+                return
+        kept = [t for t in a.tags if any(tag_matches(p, t) for p in rule.keep_tags)]
+        if kept and len(kept) == len(a.tags):
+            self._set(a, Action.KEEP, f"kept: tag {', '.join(kept)} matches keep_tags", rule)
+        elif kept:
+            gone = tuple(t for t in a.tags if t not in kept)
+            self._set(
+                a,
+                Action.UNTAG,
+                f"untagged: {because}; the digest stays for tag {', '.join(kept)} (keep_tags)",
+                rule,
+                remove_tags=gone,
+            )
+        else:
+            self._set(a, Action.DELETE, f"deleted: {because}", rule, remove_tags=a.tags)
+
+    def _decide_untagged(self, a: Artifact, rule: Rule) -> None:
+        if not rule.untagged:
+            self._set(a, Action.KEEP, "kept: untagged, and the rule does not select untagged", rule)
+            return
+        young = self._young(rule, a.created)
+        if young:
+            self._set(a, Action.KEEP, young, rule)
+            return
+        self._set(a, Action.DELETE, "deleted: untagged and nothing kept reaches it", rule)
+
+    # pass 2 ---------------------------------------------------------------------------------
+    def reach(self) -> None:
+        kept_by: dict[Hashable, str] = {}
+        queue: list[Hashable] = []
+        for a in self.artifacts:
+            d = self.decisions.get(id(a))
+            if d is not None and d.action is not Action.DELETE:
+                n = self.node(a)
+                if n not in kept_by:
+                    kept_by[n] = ""
+                    queue.append(n)
+        while queue:
+            n = queue.pop()
+            who = self.by_node.get(n)
+            name = who[0].label() if who else str(n)
+            for dst, rel in self.edges.get(n, ()):
+                if dst in kept_by:
+                    continue
+                kept_by[dst] = {
+                    "child": f"kept: child of kept index {name}",
+                    "parent": f"kept: parent image of kept image {name}",
+                    "referrer": f"kept: refers to kept {name}",
+                }[rel]
+                queue.append(dst)
+
+        deleted_by: dict[Hashable, str] = {}
+        for n, arts in self.by_node.items():
+            if n in kept_by:
+                continue
+            for a in arts:
+                d = self.decisions.get(id(a))
+                if d is not None and d.action is Action.DELETE:
+                    self._mark_deleted_followers(n, a.label(), deleted_by, kept_by)
+
+        for a in self.artifacts:
+            n = self.node(a)
+            d = self.decisions.get(id(a))
+            if n in kept_by:
+                keep_reason = kept_by[n] or self._kept_elsewhere(n)
+                if d is None:
+                    self._set(a, Action.KEEP, keep_reason, None)
+                elif d.action is Action.DELETE:
+                    if a.tags:
+                        d.action = Action.UNTAG
+                        why = d.reason.removeprefix("deleted: ")
+                        d.reason = f"untagged: {why}; digest {keep_reason}"
+                    else:
+                        d.action, d.reason, d.remove_tags = Action.KEEP, keep_reason, ()
+            elif d is None:
+                if n in deleted_by:
+                    self._set(a, Action.DELETE, deleted_by[n], None, remove_tags=a.tags)
+                else:
+                    target = a.subject or "its parent"
+                    self._set(a, Action.KEEP, f"kept: refers to {target}, which is not listed", None)
+
+    def _kept_elsewhere(self, n: Hashable) -> str:
+        """A node kept by its own base decision in another repository (global ids only)."""
+        for x in self.by_node[n]:
+            d = self.decisions.get(id(x))
+            if d is not None and d.action is not Action.DELETE:
+                return f"kept: the same image is kept as {x.label()}"
+        return "kept"
+
+    def _mark_deleted_followers(
+        self, start: Hashable, name: str, deleted_by: dict[Hashable, str], kept_by: dict[Hashable, str]
+    ) -> None:
+        stack = [(start, name)]
+        while stack:
+            n, label = stack.pop()
+            for dst, rel in self.edges.get(n, ()):
+                if dst in kept_by or dst in deleted_by:
+                    continue
+                deleted_by[dst] = {
+                    "child": f"deleted: child of deleted index {label}, nothing kept needs it",
+                    "parent": f"deleted: parent image of deleted image {label}, nothing kept needs it",
+                    "referrer": f"deleted: refers to deleted {label}",
+                }[rel]
+                arts = self.by_node.get(dst)
+                stack.append((dst, arts[0].label() if arts else str(dst)))
+
+    # pass 3 ---------------------------------------------------------------------------------
+    def depths(self) -> None:
+        """Longest path from a root; iterative, since local parent chains can be long."""
+        memo: dict[Hashable, int] = {}
+        for start in [self.node(d.artifact) for d in self.decisions.values()]:
+            stack = [start]
+            while stack:
+                n = stack[-1]
+                if n in memo:
+                    stack.pop()
+                    continue
+                pending = [p for p, _ in self.pointed_by.get(n, ()) if p not in memo]
+                pending = [p for p in pending if p not in stack]  # content addressing: no cycles
+                if pending:
+                    stack.extend(pending)
+                    continue
+                parents = self.pointed_by.get(n, ())
+                memo[n] = 1 + max((memo.get(p, 0) for p, _ in parents), default=-1)
+                stack.pop()
+        for d in self.decisions.values():
+            d.depth = memo[self.node(d.artifact)]
+
+    def reclaim(self) -> int:
+        kept_blobs: set[str] = set()
+        for d in self.decisions.values():
+            if d.action is not Action.DELETE:
+                kept_blobs.update(b.digest for b in d.artifact.blobs)
+        counted: set[str] = set()
+        total = 0
+        for d in self.ordered():
+            if d.action is not Action.DELETE:
+                continue
+            for b in d.artifact.blobs:
+                if b.digest in kept_blobs or b.digest in counted:
+                    continue
+                counted.add(b.digest)
+                d.bytes += b.size
+            total += d.bytes
+        return total
+
+    def ordered(self) -> Iterable[Decision]:
+        return (self.decisions[id(a)] for a in self.artifacts)
+
+
+def evaluate(inventory: Inventory, policy: Policy, now: dt.datetime) -> Plan:
+    planner = _Planner(inventory, policy, now)
+    untouched = planner.base()
+    planner.reach()
+    planner.depths()
+    total = planner.reclaim()
+    return Plan(
+        source=inventory.source,
+        target=inventory.target,
+        now=now,
+        policy=policy.to_json(),
+        decisions=list(planner.ordered()),
+        reclaimable_bytes=total,
+        warnings=list(inventory.warnings),
+        untouched_repositories=sorted(untouched),
+    )

@@ -1,0 +1,261 @@
+"""The retention policy: ordered rules from a TOML file or from flags, validated before anything runs.
+
+A repository is governed by the first rule whose pattern matches it; no match means untouched.
+Only `keep_last`, `older_than` and `untagged` select anything for deletion; `keep_tags` and
+`keep_labels` only protect. A policy without any selecting rule is refused, so regcollect never
+"deletes everything" by accident.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from regcollect.errors import PolicyError
+from regcollect.units import format_duration, parse_duration
+
+RULE_KEYS = {"repositories", "keep_last", "keep_tags", "older_than", "untagged", "keep_labels"}
+
+
+@lru_cache(maxsize=4096)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """`*` stays within one path segment, `**` crosses segments, `?` is one character."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("^" + "".join(out) + "$")
+
+
+def repo_matches(pattern: str, repository: str) -> bool:
+    return bool(_glob_regex(pattern).match(repository))
+
+
+def has_wildcard(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def tag_matches(pattern: str, tag: str) -> bool:
+    return fnmatch.fnmatchcase(tag, pattern)
+
+
+@dataclass(frozen=True)
+class LabelMatch:
+    key: str
+    value: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> LabelMatch:
+        key, sep, value = text.partition("=")
+        if not key.strip():
+            raise ValueError(f"bad label {text!r}: expected KEY or KEY=VALUE")
+        return cls(key.strip(), value if sep else None)
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if self.key not in labels:
+            return False
+        return self.value is None or labels[self.key] == self.value
+
+    def __str__(self) -> str:
+        return self.key if self.value is None else f"{self.key}={self.value}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    repositories: tuple[str, ...]
+    keep_last: int | None = None
+    keep_tags: tuple[str, ...] = ()
+    older_than: dt.timedelta | None = None
+    untagged: bool = False
+    keep_labels: tuple[LabelMatch, ...] = ()
+    origin: str = "flags"
+
+    @property
+    def selects_tagged(self) -> bool:
+        return self.keep_last is not None or self.older_than is not None
+
+    def matches(self, repository: str) -> bool:
+        return any(repo_matches(p, repository) for p in self.repositories)
+
+    def describe(self) -> str:
+        parts = [f"repositories={list(self.repositories)}"]
+        if self.keep_last is not None:
+            parts.append(f"keep_last={self.keep_last}")
+        if self.keep_tags:
+            parts.append(f"keep_tags={list(self.keep_tags)}")
+        if self.older_than is not None:
+            parts.append(f"older_than={format_duration(self.older_than)}")
+        if self.untagged:
+            parts.append("untagged=true")
+        if self.keep_labels:
+            parts.append(f"keep_labels={[str(x) for x in self.keep_labels]}")
+        return f"{self.origin}: " + ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "repositories": list(self.repositories),
+            "keep_last": self.keep_last,
+            "keep_tags": list(self.keep_tags),
+            "older_than": format_duration(self.older_than) if self.older_than else None,
+            "untagged": self.untagged,
+            "keep_labels": [str(x) for x in self.keep_labels],
+        }
+
+
+@dataclass(frozen=True)
+class Policy:
+    rules: tuple[Rule, ...]
+    source: str = "flags"
+    _cache: dict[str, Rule | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def rule_for(self, repository: str) -> Rule | None:
+        if repository not in self._cache:
+            self._cache[repository] = next(
+                (r for r in self.rules if r.matches(repository)), None
+            )
+        return self._cache[repository]
+
+    @property
+    def patterns(self) -> list[str]:
+        return [p for r in self.rules for p in r.repositories]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "rules": [r.to_json() for r in self.rules]}
+
+
+def _check_rule(rule: Rule, where: str) -> Rule:
+    if not (rule.selects_tagged or rule.untagged):
+        raise PolicyError(
+            f"{where}: no retention rule: set keep_last, older_than or untagged "
+            "(keep_tags and keep_labels only protect; regcollect never deletes everything)"
+        )
+    return rule
+
+
+def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PolicyError(f"{where}: key '{key}' must be a list of non-empty strings")
+    return tuple(value)
+
+
+def rule_from_table(table: dict[str, Any], where: str) -> Rule:
+    unknown = sorted(set(table) - RULE_KEYS)
+    if unknown:
+        raise PolicyError(
+            f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(RULE_KEYS))})"
+        )
+    if "repositories" not in table:
+        raise PolicyError(f"{where}: key 'repositories' is required")
+    repositories = _str_list(table["repositories"], where, "repositories")
+    if not repositories:
+        raise PolicyError(f"{where}: key 'repositories' must name at least one pattern")
+    keep_last = table.get("keep_last")
+    if keep_last is not None:
+        if isinstance(keep_last, bool) or not isinstance(keep_last, int):
+            raise PolicyError(f"{where}: key 'keep_last' must be an integer, got {keep_last!r}")
+        if keep_last < 0:
+            raise PolicyError(f"{where}: key 'keep_last' must not be negative, got {keep_last}")
+    older_than = None
+    if "older_than" in table:
+        raw = table["older_than"]
+        if not isinstance(raw, str):
+            raise PolicyError(f"{where}: key 'older_than' must be a string such as \"30d\"")
+        try:
+            older_than = parse_duration(raw)
+        except ValueError as exc:
+            raise PolicyError(f"{where}: key 'older_than': {exc}") from None
+    untagged = table.get("untagged", False)
+    if not isinstance(untagged, bool):
+        raise PolicyError(f"{where}: key 'untagged' must be true or false, got {untagged!r}")
+    keep_tags = _str_list(table.get("keep_tags", []), where, "keep_tags")
+    try:
+        keep_labels = tuple(
+            LabelMatch.parse(x) for x in _str_list(table.get("keep_labels", []), where, "keep_labels")
+        )
+    except ValueError as exc:
+        raise PolicyError(f"{where}: key 'keep_labels': {exc}") from None
+    rule = Rule(
+        repositories=repositories,
+        keep_last=keep_last,
+        keep_tags=keep_tags,
+        older_than=older_than,
+        untagged=untagged,
+        keep_labels=keep_labels,
+        origin=where.split(": ", 1)[-1],
+    )
+    return _check_rule(rule, where)
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read a TOML policy; every error names the file, the rule and the key."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise PolicyError(f"{p}: cannot read policy file: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{p}: malformed TOML: {exc}") from None
+    unknown = sorted(set(data) - {"rules"})
+    if unknown:
+        raise PolicyError(f"{p}: unknown top-level key '{unknown[0]}' (expected [[rules]])")
+    rules_raw = data.get("rules")
+    if not rules_raw:
+        raise PolicyError(f"{p}: no retention rule: add at least one [[rules]] table")
+    if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
+        raise PolicyError(f"{p}: 'rules' must be an array of tables ([[rules]])")
+    rules = tuple(
+        rule_from_table(table, f"{p}: rule {i}") for i, table in enumerate(rules_raw, start=1)
+    )
+    return Policy(rules=rules, source=str(p))
+
+
+def policy_from_flags(
+    *,
+    repos: tuple[str, ...],
+    keep_last: int | None,
+    keep_tags: tuple[str, ...],
+    older_than: str | None,
+    untagged: bool,
+    keep_labels: tuple[str, ...],
+    default_repos: tuple[str, ...] = ("**",),
+) -> Policy:
+    """The same Policy as a one-rule TOML file, from command-line flags."""
+    table: dict[str, Any] = {"repositories": list(repos or default_repos)}
+    if keep_last is not None:
+        table["keep_last"] = keep_last
+    if keep_tags:
+        table["keep_tags"] = list(keep_tags)
+    if older_than is not None:
+        table["older_than"] = older_than
+    if untagged:
+        table["untagged"] = True
+    if keep_labels:
+        table["keep_labels"] = list(keep_labels)
+    rule = rule_from_table(table, "flags")
+    return Policy(rules=(rule,), source="flags")
+
+
+def flags_given(**flags: Any) -> bool:
+    return any(v not in (None, False, (), []) for v in flags.values())

@@ -1,0 +1,256 @@
+"""Discover a registry's content into the shared Inventory: repositories, tags, manifests,
+index children, referrers (API, fallback tag, cosign tags), config facts and blob sizes.
+
+A repository whose content cannot be read completely is left out with a warning: regcollect only
+deletes in repositories it fully understands, because deleting a digest removes every tag on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from regcollect.cache import FactCache
+from regcollect.errors import NotFound, RegcollectError, UsageError
+from regcollect.model import Artifact, Blob, Inventory, Kind, subject_from_tag
+from regcollect.policy import has_wildcard, repo_matches
+from regcollect.reference import PATH_RE
+from regcollect.registry.client import INDEX_TYPES, Manifest, RegistryClient
+from regcollect.units import parse_time
+
+ProgressFn = Callable[[str, int], None]
+
+
+async def select_repositories(client: RegistryClient, patterns: list[str]) -> list[str]:
+    """Catalog only when a pattern has a wildcard; literal names work without a catalog."""
+    literal = [p for p in patterns if not has_wildcard(p)]
+    for name in literal:
+        if not PATH_RE.match(name):
+            raise UsageError(f"invalid repository name {name!r}")
+    wild = [p for p in patterns if has_wildcard(p)]
+    names: list[str] = []
+    if wild:
+        try:
+            catalog = await client.catalog()
+        except NotFound:
+            raise UsageError(
+                f"registry {client.host} has no catalog (404): name repositories without wildcards"
+            ) from None
+        names = [r for r in catalog if any(repo_matches(p, r) for p in wild)]
+    seen = set(names)
+    names.extend(n for n in literal if n not in seen and not seen.add(n))  # type: ignore[func-returns-value]
+    return sorted(names)
+
+
+class RemoteDiscovery:
+    def __init__(
+        self,
+        client: RegistryClient,
+        *,
+        cache: FactCache | None = None,
+        progress: ProgressFn | None = None,
+    ):
+        self.client = client
+        self.cache = cache
+        self.progress = progress
+        self.referrers_api: bool | None = None  # probed once per registry
+        self._referrers_lock = asyncio.Lock()
+
+    async def inventory(self, patterns: list[str]) -> Inventory:
+        repos = await select_repositories(self.client, patterns)
+        inv = Inventory(source="remote", target=self.client.host, repositories=repos)
+        results = await asyncio.gather(*(self.repository(r) for r in repos), return_exceptions=True)
+        for repo, result in zip(repos, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, RegcollectError) or _fatal(result):
+                    raise result
+                inv.warnings.append(f"repository {repo} left untouched: {result}")
+                continue
+            inv.artifacts.extend(result)
+        return inv
+
+    async def manifest(self, repo: str, ref: str, known_digest: str | None = None) -> Manifest:
+        """By digest, content-addressed data comes from the cache when we have it."""
+        digest = known_digest or (ref if ref.startswith("sha256:") else None)
+        if digest and self.cache:
+            hit = self.cache.manifest(digest)
+            if hit is not None:
+                return Manifest(hit[0], hit[1], digest)
+        m = await self.client.get_manifest(repo, digest or ref)
+        if self.cache:
+            self.cache.put_manifest(m.digest, m.data, m.media_type)
+        return m
+
+    async def config_facts(self, repo: str, digest: str) -> dict[str, Any]:
+        if self.cache:
+            hit = self.cache.config(digest)
+            if hit is not None:
+                return hit
+        raw = await self.client.get_blob(repo, digest)
+        try:
+            doc = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            doc = {}
+        doc = doc if isinstance(doc, dict) else {}
+        cfg = doc.get("config") if isinstance(doc.get("config"), dict) else {}
+        facts = {
+            "created": doc.get("created"),
+            "labels": (cfg or {}).get("Labels") or {},
+            "os": doc.get("os", ""),
+            "architecture": doc.get("architecture", ""),
+        }
+        if self.cache:
+            self.cache.put_config(digest, facts)
+        return facts
+
+    async def resolve_tag(self, repo: str, tag: str) -> Manifest | None:
+        """Warm: HEAD the tag and reuse the cached manifest; cold: GET it."""
+        try:
+            if self.cache:
+                digest = await self.client.head_manifest(repo, tag)
+                if digest is None:
+                    return None
+                return await self.manifest(repo, tag, known_digest=digest)
+            m = await self.client.get_manifest(repo, tag)
+            if self.cache:
+                self.cache.put_manifest(m.digest, m.data, m.media_type)
+            return m
+        except NotFound:
+            return None  # the tag vanished between listing and reading
+
+    async def repository(self, repo: str) -> list[Artifact]:
+        tags = await self.client.tags(repo)
+        resolved = await asyncio.gather(*(self.resolve_tag(repo, t) for t in tags))
+        by_digest: dict[str, tuple[Manifest, list[str]]] = {}
+        for tag, m in zip(tags, resolved, strict=True):
+            if m is None:
+                continue
+            by_digest.setdefault(m.digest, (m, []))[1].append(tag)
+        arts: dict[str, Artifact] = {}
+        await asyncio.gather(
+            *(self._add(repo, m, sorted(t), arts, None) for m, t in by_digest.values())
+        )
+        for m, t in by_digest.values():  # a tagged child may have been reached via its index first
+            a = arts[m.digest]
+            if not a.tags:
+                a.tags = tuple(sorted(t))
+                tag_subject = next((s for s in map(subject_from_tag, a.tags) if s), None)
+                if a.subject is None and tag_subject:
+                    a.subject, a.kind = tag_subject, Kind.REFERRER
+        if self.progress:
+            self.progress(repo, len(tags))
+        return list(arts.values())
+
+    async def _add(
+        self,
+        repo: str,
+        m: Manifest,
+        tags: list[str],
+        arts: dict[str, Artifact],
+        platform: str | None,
+        subject_hint: str | None = None,
+    ) -> None:
+        if m.digest in arts:
+            return
+        try:
+            doc = m.json()
+        except ValueError:
+            raise RegcollectError(f"manifest {repo}@{m.digest} is not a JSON object") from None
+        subject = _descriptor_digest(doc.get("subject"))
+        tag_subject = next((s for s in map(subject_from_tag, tags) if s), None)
+        subject = subject or tag_subject or subject_hint
+        a = Artifact(
+            repository=repo,
+            digest=m.digest,
+            media_type=m.media_type,
+            tags=tuple(tags),
+            subject=subject,
+            platform=platform or "",
+        )
+        arts[m.digest] = a
+        own = Blob(m.digest, len(m.data))
+        if m.media_type in INDEX_TYPES or "manifests" in doc:
+            a.kind = Kind.REFERRER if subject else Kind.INDEX
+            children = [c for c in doc.get("manifests") or [] if isinstance(c, dict)]
+            a.children = tuple(d for d in (_descriptor_digest(c) for c in children) if d)
+            a.blobs = (own,)
+            fetched = await asyncio.gather(
+                *(self.manifest(repo, d) for d in a.children if d not in arts),
+                return_exceptions=True,
+            )
+            child_meta = {_descriptor_digest(c): c for c in children}
+            labels: dict[str, str] = {}
+            for res in fetched:
+                if isinstance(res, NotFound):
+                    continue  # a broken index: its missing child is nothing to delete
+                if isinstance(res, BaseException):
+                    raise res
+                meta = child_meta.get(res.digest) or {}
+                await self._add(
+                    repo, res, [], arts, _platform(meta.get("platform")),
+                    subject_hint=subject if a.kind is Kind.REFERRER else None,
+                )
+            for d in a.children:
+                if d in arts:
+                    for k, v in arts[d].labels.items():
+                        labels.setdefault(k, v)
+            a.labels = labels
+        else:
+            layers = [x for x in doc.get("layers") or [] if isinstance(x, dict)]
+            config = doc.get("config") if isinstance(doc.get("config"), dict) else None
+            blobs = [own] + [
+                Blob(d, int(x.get("size") or 0))
+                for x in ([config] if config else []) + layers
+                if (d := _descriptor_digest(x))
+            ]
+            a.blobs = tuple(blobs)
+            if subject:
+                a.kind = Kind.REFERRER
+            elif config and (cd := _descriptor_digest(config)):
+                facts = await self.config_facts(repo, cd)
+                a.created = parse_time(facts.get("created"))
+                labels = facts.get("labels")
+                a.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+        if a.kind is not Kind.REFERRER:
+            await self._referrers(repo, a, arts)
+
+    async def _referrers(self, repo: str, a: Artifact, arts: dict[str, Artifact]) -> None:
+        if self.referrers_api is False:
+            return
+        if self.referrers_api is None:
+            async with self._referrers_lock:
+                if self.referrers_api is None:
+                    found = await self.client.referrers(repo, a.digest)
+                    self.referrers_api = found is not None
+                    descs = found or []
+                else:
+                    descs = await self.client.referrers(repo, a.digest) or []
+        else:
+            descs = await self.client.referrers(repo, a.digest) or []
+        for desc in descs:
+            d = _descriptor_digest(desc)
+            if d and d not in arts:
+                m = await self.manifest(repo, d)
+                await self._add(repo, m, [], arts, None, subject_hint=a.digest)
+
+
+def _descriptor_digest(desc: Any) -> str | None:
+    if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
+        return str(desc["digest"])
+    return None
+
+
+def _platform(p: Any) -> str:
+    if not isinstance(p, dict):
+        return ""
+    out = f"{p.get('os', '')}/{p.get('architecture', '')}"
+    return out + (f"/{p['variant']}" if p.get("variant") else "")
+
+
+def _fatal(exc: RegcollectError) -> bool:
+    """Auth and connection failures end the run; other per-repository errors leave it untouched."""
+    from regcollect.errors import AuthError, ConnectError
+
+    return isinstance(exc, AuthError | ConnectError)

@@ -1,0 +1,81 @@
+"""One remote run: open a client with credentials, discover, plan, apply. The CLI drives it on
+one event loop so the connection pool and tokens serve every phase.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from regcollect.cache import FactCache
+from regcollect.executor import Report, execute
+from regcollect.planner import Plan, evaluate
+from regcollect.policy import Policy
+from regcollect.registry.auth import RegistryAuth
+from regcollect.registry.backend import RemoteBackend
+from regcollect.registry.client import RegistryClient
+from regcollect.registry.credentials import resolve
+from regcollect.registry.inventory import RemoteDiscovery
+
+GC_HINT = (
+    "Storage returns only after the registry's own garbage collection. For the CNCF distribution "
+    "registry, with the registry stopped or read-only: "
+    "registry garbage-collect --delete-untagged=false /etc/docker/registry/config.yml"
+)
+
+
+@dataclass
+class RemoteOptions:
+    registry: str
+    insecure: bool = False
+    ca_cert: str | None = None
+    username: str | None = None
+    password: str | None = None
+    concurrency: int = 8
+    use_cache: bool = True
+    log: Callable[[str], None] | None = None
+
+
+def open_client(opts: RemoteOptions) -> RegistryClient:
+    probe = RegistryClient(opts.registry, insecure=opts.insecure)  # parses and validates the name
+    creds = resolve(probe.host, opts.username, opts.password)
+    return RegistryClient(
+        opts.registry,
+        auth=RegistryAuth(creds),
+        insecure=opts.insecure,
+        ca_cert=opts.ca_cert,
+        concurrency=opts.concurrency,
+        log=opts.log,
+    )
+
+
+async def plan_remote(
+    client: RegistryClient,
+    policy: Policy,
+    patterns: list[str],
+    now: dt.datetime,
+    *,
+    cache: FactCache | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> Plan:
+    await client.ping()
+    discovery = RemoteDiscovery(client, cache=cache, progress=progress)
+    inventory = await discovery.inventory(patterns)
+    return evaluate(inventory, policy, now)
+
+
+async def apply_remote(
+    client: RegistryClient, plan: Plan, *, concurrency: int, journal: object = None
+) -> tuple[Report, list[str]]:
+    backend = RemoteBackend(client, plan, journal=journal)
+    report = await execute(plan, backend, concurrency=concurrency)
+    notes = []
+    if backend.leftover_throwaways:
+        notes.append(
+            "throwaway manifests left behind (delete them by digest): "
+            + ", ".join(backend.leftover_throwaways)
+        )
+    if report.count("done"):
+        notes.append(GC_HINT)
+    return report, notes
