@@ -41,9 +41,7 @@ class FactCache:
         return (bytes(row[0]), row[1]) if row else None
 
     def _put(self, digest: str, kind: str, data: bytes, media_type: str) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO facts VALUES (?, ?, ?, ?)", (digest, kind, media_type, data)
-        )
+        self.db.execute("INSERT OR REPLACE INTO facts VALUES (?, ?, ?, ?)", (digest, kind, media_type, data))
         self.writes += 1
 
     def manifest(self, digest: str) -> tuple[bytes, str] | None:
@@ -64,8 +62,7 @@ class FactCache:
             (count,) = self.db.execute("SELECT count(*) FROM facts").fetchone()
             if count > self.max_entries:
                 self.db.execute(
-                    "DELETE FROM facts WHERE rowid IN "
-                    "(SELECT rowid FROM facts ORDER BY rowid LIMIT ?)",
+                    "DELETE FROM facts WHERE rowid IN (SELECT rowid FROM facts ORDER BY rowid LIMIT ?)",
                     (count - self.max_entries,),
                 )
         self.db.commit()

@@ -53,20 +53,45 @@ class Console:
 def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The retention policy as flags, or --policy FILE: one Policy either way."""
     opts = [
-        click.option("--policy", "policy_file", type=click.Path(dir_okay=False),
-                     help="TOML policy file with ordered [[rules]]."),
-        click.option("--repo", "repos", multiple=True, metavar="GLOB",
-                     help="Repositories to govern (repeatable); * stays in a path segment, ** crosses."),
-        click.option("--keep-last", type=int, metavar="N",
-                     help="Keep the N most recent images (by created time) per repository."),
-        click.option("--keep-tag", "keep_tags", multiple=True, metavar="GLOB",
-                     help="Never remove tags matching GLOB (repeatable); their digests stay."),
-        click.option("--older-than", metavar="DUR",
-                     help="Only images older than DUR (30d, 12h, 90m, 2w) may go."),
-        click.option("--untagged", is_flag=True,
-                     help="Also delete untagged content that nothing kept reaches."),
-        click.option("--keep-label", "keep_labels", multiple=True, metavar="KEY[=VALUE]",
-                     help="Keep images carrying this label (repeatable)."),
+        click.option(
+            "--policy",
+            "policy_file",
+            type=click.Path(dir_okay=False),
+            help="TOML policy file with ordered [[rules]].",
+        ),
+        click.option(
+            "--repo",
+            "repos",
+            multiple=True,
+            metavar="GLOB",
+            help="Repositories to govern (repeatable); * stays in a path segment, ** crosses.",
+        ),
+        click.option(
+            "--keep-last",
+            type=int,
+            metavar="N",
+            help="Keep the N most recent images (by created time) per repository.",
+        ),
+        click.option(
+            "--keep-tag",
+            "keep_tags",
+            multiple=True,
+            metavar="GLOB",
+            help="Never remove tags matching GLOB (repeatable); their digests stay.",
+        ),
+        click.option(
+            "--older-than", metavar="DUR", help="Only images older than DUR (30d, 12h, 90m, 2w) may go."
+        ),
+        click.option(
+            "--untagged", is_flag=True, help="Also delete untagged content that nothing kept reaches."
+        ),
+        click.option(
+            "--keep-label",
+            "keep_labels",
+            multiple=True,
+            metavar="KEY[=VALUE]",
+            help="Keep images carrying this label (repeatable).",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -77,10 +102,17 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     opts = [
         click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
         click.option("--yes", "-y", is_flag=True, help="Apply without asking."),
-        click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text",
-                     show_default=True, help="Plan and report format."),
-        click.option("--verbose", "-v", is_flag=True,
-                     help="Show each HTTP request and engine call on stderr."),
+        click.option(
+            "--output",
+            "-o",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="Plan and report format.",
+        ),
+        click.option(
+            "--verbose", "-v", is_flag=True, help="Show each HTTP request and engine call on stderr."
+        ),
         click.option("--quiet", "-q", is_flag=True, help="Print only errors (and JSON when asked)."),
     ]
     for opt in reversed(opts):
@@ -99,8 +131,13 @@ def build_policy(
     *,
     required: bool = True,
 ) -> Policy | None:
-    rule_flags = dict(keep_last=keep_last, keep_tags=keep_tags, older_than=older_than,
-                      untagged=untagged, keep_labels=keep_labels)
+    rule_flags: dict[str, Any] = dict(
+        keep_last=keep_last,
+        keep_tags=keep_tags,
+        older_than=older_than,
+        untagged=untagged,
+        keep_labels=keep_labels,
+    )
     if policy_file:
         if flags_given(**rule_flags):
             raise UsageError("--policy and rule flags (--keep-last, --keep-tag, ...) exclude each other")
@@ -117,8 +154,11 @@ def build_policy(
     try:
         return policy_from_flags(repos=repos, **rule_flags)
     except UsageError as exc:
-        raise UsageError(str(exc).replace("flags: key 'older_than'", "--older-than")
-                         .replace("flags: key 'keep_labels'", "--keep-label")) from None
+        raise UsageError(
+            str(exc)
+            .replace("flags: key 'older_than'", "--older-than")
+            .replace("flags: key 'keep_labels'", "--keep-label")
+        ) from None
 
 
 def confirm_mode(dry_run: bool, yes: bool) -> None:
@@ -175,6 +215,9 @@ def show_plan_and_apply(
             console.out(report_text(report))
         for n in notes:
             console.note(n)
+    if report.fatal is not None:
+        click.echo(f"Error: {report.fatal}", err=True)
+        return report.fatal.exit_code
     return EXIT_FAILED if report.failed else EXIT_OK
 
 

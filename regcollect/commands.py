@@ -26,12 +26,19 @@ from regcollect.errors import UsageError
 @click.argument("registry")
 @policy_options
 @run_options
-@click.option("--concurrency", type=click.IntRange(1, 64), default=6, show_default=True,
-              help="Requests in flight at once.")
-@click.option("--insecure", is_flag=True,
-              help="Plain HTTP (or, for an https:// URL, no certificate check).")
-@click.option("--ca-cert", type=click.Path(exists=True, dir_okay=False),
-              help="CA bundle to verify the registry's certificate.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=6,
+    show_default=True,
+    help="Requests in flight at once.",
+)
+@click.option("--insecure", is_flag=True, help="Plain HTTP (or, for an https:// URL, no certificate check).")
+@click.option(
+    "--ca-cert",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CA bundle to verify the registry's certificate.",
+)
 @click.option("--username", "-u", help="Registry user; the password comes from --password-stdin.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the manifest/config cache.")
@@ -82,8 +89,13 @@ def remote(
         )
     patterns = list(repos) or policy.patterns
     opts = RemoteOptions(
-        registry=registry, insecure=insecure, ca_cert=ca_cert, username=username,
-        password=password, concurrency=concurrency, log=console.debug if verbose else None,
+        registry=registry,
+        insecure=insecure,
+        ca_cert=ca_cert,
+        username=username,
+        password=password,
+        concurrency=concurrency,
+        log=console.debug if verbose else None,
     )
     cache = None if no_cache else FactCache()
     with asyncio.Runner() as runner:

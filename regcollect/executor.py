@@ -54,9 +54,7 @@ class Report:
     @property
     def reclaimed_bytes(self) -> int:
         return sum(
-            o.decision.bytes
-            for o in self.outcomes
-            if o.status == DONE and o.decision.action is Action.DELETE
+            o.decision.bytes for o in self.outcomes if o.status == DONE and o.decision.action is Action.DELETE
         )
 
 
@@ -73,7 +71,7 @@ async def execute(
     async def one(d: Decision) -> Outcome:
         async with sem:
             if report.fatal is not None:
-                return Outcome(d, SKIPPED, f"not attempted: {report.fatal}")
+                return Outcome(d, SKIPPED, "not attempted: stopped by the error above")
             try:
                 changed = await backend.verify(d)
                 if changed:
@@ -86,17 +84,15 @@ async def execute(
             except (DeleteDisabled, AuthError) as exc:
                 if report.fatal is None:
                     report.fatal = exc
-                return Outcome(d, FAILED, str(exc))
+                    return Outcome(d, FAILED, str(exc))
+                return Outcome(d, SKIPPED, "not attempted: stopped by the error above")
             except RegcollectError as exc:
                 return Outcome(d, FAILED, str(exc))
 
     changes = plan.changes
     # Untags are one wave; then each delete depth is a wave that finishes before the next.
     waves = [[d for d in changes if d.action is Action.UNTAG]] + [
-        list(g)
-        for _, g in groupby(
-            (d for d in changes if d.action is Action.DELETE), key=lambda d: d.depth
-        )
+        list(g) for _, g in groupby((d for d in changes if d.action is Action.DELETE), key=lambda d: d.depth)
     ]
     for wave in waves:
         for outcome in await asyncio.gather(*(one(d) for d in wave)):

@@ -154,9 +154,7 @@ class _Planner:
         return untouched
 
     def _set(self, a: Artifact, action: Action, reason: str, rule: Rule | None, **kw: Any) -> None:
-        self.decisions[id(a)] = Decision(
-            a, action, reason, rule=rule.origin if rule else None, **kw
-        )
+        self.decisions[id(a)] = Decision(a, action, reason, rule=rule.origin if rule else None, **kw)
 
     def _young(self, rule: Rule, created: dt.datetime | None) -> str | None:
         """The older_than floor: why this may not go yet, or None."""

@@ -128,9 +128,7 @@ class Policy:
 
     def rule_for(self, repository: str) -> Rule | None:
         if repository not in self._cache:
-            self._cache[repository] = next(
-                (r for r in self.rules if r.matches(repository)), None
-            )
+            self._cache[repository] = next((r for r in self.rules if r.matches(repository)), None)
         return self._cache[repository]
 
     @property
@@ -161,9 +159,7 @@ def _str_list(value: Any, where: str, key: str) -> tuple[str, ...]:
 def rule_from_table(table: dict[str, Any], where: str) -> Rule:
     unknown = sorted(set(table) - RULE_KEYS)
     if unknown:
-        raise PolicyError(
-            f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(RULE_KEYS))})"
-        )
+        raise PolicyError(f"{where}: unknown key '{unknown[0]}' (known: {', '.join(sorted(RULE_KEYS))})")
     if "repositories" not in table:
         raise PolicyError(f"{where}: key 'repositories' is required")
     repositories = _str_list(table["repositories"], where, "repositories")
@@ -225,9 +221,7 @@ def load_policy(path: str | Path) -> Policy:
         raise PolicyError(f"{p}: no retention rule: add at least one [[rules]] table")
     if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
         raise PolicyError(f"{p}: 'rules' must be an array of tables ([[rules]])")
-    rules = tuple(
-        rule_from_table(table, f"{p}: rule {i}") for i, table in enumerate(rules_raw, start=1)
-    )
+    rules = tuple(rule_from_table(table, f"{p}: rule {i}") for i, table in enumerate(rules_raw, start=1))
     return Policy(rules=rules, source=str(p))
 
 
@@ -258,4 +252,4 @@ def policy_from_flags(
 
 
 def flags_given(**flags: Any) -> bool:
-    return any(v not in (None, False, (), []) for v in flags.values())
+    return any(v is not None and v is not False and v != () and v != [] for v in flags.values())

@@ -99,9 +99,7 @@ def split_domain(name: str) -> tuple[str, str]:
     """distribution/reference splitDockerDomain."""
     i = name.find("/")
     first = name[:i]
-    if i == -1 or (
-        "." not in first and ":" not in first and first != "localhost" and first == first.lower()
-    ):
+    if i == -1 or ("." not in first and ":" not in first and first != "localhost" and first == first.lower()):
         domain, remainder = DEFAULT_DOMAIN, name
     else:
         domain, remainder = first, name[i + 1 :]
@@ -138,7 +136,10 @@ def parse(value: str, *, default_tag: bool = True) -> Reference:
             f"invalid reference {value!r}: repository name longer than {NAME_TOTAL_LENGTH_MAX}"
         )
     if digest:
-        validate_digest(digest)
+        try:
+            validate_digest(digest)
+        except ReferenceError_ as exc:
+            raise ReferenceError_(f"invalid reference {value!r}: {exc}") from None
     path = name[len(domain) + 1 :]
     if not tag and not digest and default_tag:
         tag = DEFAULT_TAG

@@ -119,8 +119,9 @@ def plan_text(plan: Plan, *, verbose_keep: bool = True) -> str:
             size = format_bytes(d.bytes) if d.bytes else ""
             plat = f" [{d.artifact.platform}]" if d.artifact.platform else ""
             lines.append(
-                f"  {d.action.value:<6} {d.artifact.short}{plat}  {_tags(d)}  {size}  {d.reason}"
-                .replace("    ", "  ")
+                f"  {d.action.value:<6} {d.artifact.short}{plat}  {_tags(d)}  {size}  {d.reason}".replace(
+                    "    ", "  "
+                )
             )
     for w in plan.warnings:
         lines.append(f"warning: {w}")

@@ -38,9 +38,7 @@ def parse_duration(text: str) -> dt.timedelta:
         total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     if pos != len(value):
-        raise ValueError(
-            f"bad duration {text!r}: use a number and a unit s, m, h, d or w (e.g. 30d, 12h)"
-        )
+        raise ValueError(f"bad duration {text!r}: use a number and a unit s, m, h, d or w (e.g. 30d, 12h)")
     return dt.timedelta(seconds=total)
 
 

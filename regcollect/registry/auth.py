@@ -40,8 +40,10 @@ class Credentials:
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
-              for m in _PARAM_RE.finditer(rest)}
+    params = {
+        m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3))
+        for m in _PARAM_RE.finditer(rest)
+    }
     return scheme.lower(), params
 
 
@@ -138,8 +140,7 @@ class RegistryAuth(httpx.Auth):
             body = resp.json()
         except ValueError:
             raise AuthError(
-                f"token server {redact_url(resp.request.url.copy_with(query=None))}: "
-                "answer is not JSON"
+                f"token server {redact_url(resp.request.url.copy_with(query=None))}: answer is not JSON"
             ) from None
         if not isinstance(body, dict):
             raise AuthError("token server answer is not a JSON object")

@@ -128,8 +128,7 @@ class RemoteBackend:
             now = await self.client.head_manifest(d.repository, tag)
             if now != d.digest:
                 raise RegcollectError(
-                    f"after untagging, kept tag {d.repository}:{tag} resolves to {now} "
-                    f"instead of {d.digest}"
+                    f"after untagging, kept tag {d.repository}:{tag} resolves to {now} instead of {d.digest}"
                 )
         if self.journal:
             self.journal.after(d, "done", "; ".join(notes))

@@ -40,8 +40,10 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+prettyjws",
-           "application/vnd.docker.distribution.manifest.v1+json")
+SCHEMA1 = (
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    "application/vnd.docker.distribution.manifest.v1+json",
+)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 MANIFEST_ACCEPT = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 RETRY_STATUSES = {429, 502, 503, 504}
@@ -221,7 +223,9 @@ class RegistryClient:
                         raise
                     if self.log:
                         ms = (time.monotonic() - started) * 1000
-                        self.log(f"{method} {redact_url(resp.request.url)} -> {resp.status_code} ({ms:.0f} ms)")
+                        self.log(
+                            f"{method} {redact_url(resp.request.url)} -> {resp.status_code} ({ms:.0f} ms)"
+                        )
                     if resp.status_code in RETRY_STATUSES:
                         raise _Retryable(resp)
                     return resp
@@ -260,7 +264,10 @@ class RegistryClient:
 
     # discovery ------------------------------------------------------------------------------
     async def ping(self) -> None:
-        resp = await self.call("GET", "/v2/", f"contacting registry {self.host}")
+        try:
+            resp = await self.call("GET", "/v2/", f"contacting registry {self.host}")
+        except NotFound as exc:
+            raise ConnectError(f"{exc}: this does not serve the Registry v2 API") from None
         if "json" not in resp.headers.get("content-type", "json") and resp.text.strip().startswith("<"):
             raise ConnectError(f"{redact_url(resp.request.url)}: answered HTML, not a registry")
 
@@ -335,7 +342,9 @@ class RegistryClient:
         """The digest a tag (or digest) resolves to now, or None when it does not exist."""
         try:
             resp = await self.call(
-                "HEAD", f"/v2/{repo}/manifests/{ref}", f"resolving {repo}:{ref}",
+                "HEAD",
+                f"/v2/{repo}/manifests/{ref}",
+                f"resolving {repo}:{ref}",
                 headers={"Accept": MANIFEST_ACCEPT},
             )
         except NotFound:
@@ -381,15 +390,30 @@ class RegistryClient:
 
     async def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
         resp = await self.call(
-            "PUT", f"/v2/{repo}/manifests/{ref}", f"writing manifest {repo}:{ref}",
-            content=data, headers={"Content-Type": media_type},
+            "PUT",
+            f"/v2/{repo}/manifests/{ref}",
+            f"writing manifest {repo}:{ref}",
+            content=data,
+            headers={"Content-Type": media_type},
         )
         return resp.headers.get("Docker-Content-Digest") or sha256_digest(data)
 
     async def put_blob(self, repo: str, data: bytes) -> str:
+        """Monolithic upload (POST, then PUT). A session is not resumable, so a failed upload is
+        retried whole; a blob that exists afterwards counts as uploaded (the lost answer case)."""
         digest = sha256_digest(data)
-        if await self.blob_exists(repo, digest):
-            return digest
+        for attempt in range(3):
+            if await self.blob_exists(repo, digest):
+                return digest
+            try:
+                await self._upload(repo, data, digest)
+                return digest
+            except (NotFound, RegistryError):
+                if attempt == 2:
+                    raise
+        return digest
+
+    async def _upload(self, repo: str, data: bytes, digest: str) -> None:
         what = f"uploading blob to {repo}"
         resp = await self.call("POST", f"/v2/{repo}/blobs/uploads/", what)
         location = resp.headers.get("Location", "")
@@ -399,7 +423,4 @@ class RegistryClient:
             raise RegistryError(f"{what}: upload location points to another host")
         sep = "&" if a.query else "?"
         path = urlunsplit(("", "", a.path, a.query, "")) + f"{sep}digest={digest}"
-        await self.call(
-            "PUT", path, what, content=data, headers={"Content-Type": "application/octet-stream"}
-        )
-        return digest
+        await self.call("PUT", path, what, content=data, headers={"Content-Type": "application/octet-stream"})

@@ -64,9 +64,7 @@ def _from_auth_entry(entry: Any, where: str) -> Credentials | None:
 def _helper(name: str, host: str) -> Credentials | None:
     program = f"docker-credential-{name}"
     try:
-        proc = subprocess.run(
-            [program, "get"], input=host, capture_output=True, text=True, timeout=30
-        )
+        proc = subprocess.run([program, "get"], input=host, capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
         raise AuthError(f"credential helper {program} is configured but not installed") from None
     except subprocess.TimeoutExpired:

@@ -129,9 +129,7 @@ class RemoteDiscovery:
                 continue
             by_digest.setdefault(m.digest, (m, []))[1].append(tag)
         arts: dict[str, Artifact] = {}
-        await asyncio.gather(
-            *(self._add(repo, m, sorted(t), arts, None) for m, t in by_digest.values())
-        )
+        await asyncio.gather(*(self._add(repo, m, sorted(t), arts, None) for m, t in by_digest.values()))
         for m, t in by_digest.values():  # a tagged child may have been reached via its index first
             a = arts[m.digest]
             if not a.tags:
@@ -189,7 +187,11 @@ class RemoteDiscovery:
                     raise res
                 meta = child_meta.get(res.digest) or {}
                 await self._add(
-                    repo, res, [], arts, _platform(meta.get("platform")),
+                    repo,
+                    res,
+                    [],
+                    arts,
+                    _platform(meta.get("platform")),
                     subject_hint=subject if a.kind is Kind.REFERRER else None,
                 )
             for d in a.children:
@@ -201,9 +203,9 @@ class RemoteDiscovery:
             layers = [x for x in doc.get("layers") or [] if isinstance(x, dict)]
             config = doc.get("config") if isinstance(doc.get("config"), dict) else None
             blobs = [own] + [
-                Blob(d, int(x.get("size") or 0))
+                Blob(dg, int(x.get("size") or 0))
                 for x in ([config] if config else []) + layers
-                if (d := _descriptor_digest(x))
+                if (dg := _descriptor_digest(x))
             ]
             a.blobs = tuple(blobs)
             if subject:
@@ -211,8 +213,9 @@ class RemoteDiscovery:
             elif config and (cd := _descriptor_digest(config)):
                 facts = await self.config_facts(repo, cd)
                 a.created = parse_time(facts.get("created"))
-                labels = facts.get("labels")
-                a.labels = {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+                raw_labels = facts.get("labels")
+                if isinstance(raw_labels, dict):
+                    a.labels = {str(k): str(v) for k, v in raw_labels.items()}
         if a.kind is not Kind.REFERRER:
             await self._referrers(repo, a, arts)
 

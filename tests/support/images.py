@@ -81,9 +81,7 @@ class Pusher:
             if repo not in self._tokens:
                 probe = self.http.get("/v2/")
                 header = probe.headers["WWW-Authenticate"]
-                params = dict(
-                    p.split("=", 1) for p in header.split(" ", 1)[1].replace('"', "").split(",")
-                )
+                params = dict(p.split("=", 1) for p in header.split(" ", 1)[1].replace('"', "").split(","))
                 r = httpx.get(
                     params["realm"],
                     params={
@@ -141,9 +139,7 @@ class Pusher:
             "rootfs": {"type": "layers", "diff_ids": [digest_of(x) for x in layers]},
         }
         if created is not None:
-            config["created"] = created.astimezone(dt.UTC).strftime(
-                "%Y-%m-%dT%H:%M:%S.%fZ"
-            )
+            config["created"] = created.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         cfg = json.dumps(config).encode()
         cfg_d = self.blob(repo, cfg)
         layer_ds = [self.blob(repo, x) for x in layers]
@@ -157,8 +153,7 @@ class Pusher:
                 "size": len(cfg),
             },
             "layers": [
-                {"mediaType": OCI_LAYER if mt == OCI_MANIFEST else DOCKER_LAYER,
-                 "digest": d, "size": len(x)}
+                {"mediaType": OCI_LAYER if mt == OCI_MANIFEST else DOCKER_LAYER, "digest": d, "size": len(x)}
                 for d, x in zip(layer_ds, layers, strict=True)
             ],
         }
@@ -173,8 +168,9 @@ class Pusher:
         digest = digest_of(data)
         for tag in tags or [digest]:
             self.manifest(repo, tag, data, mt)
-        return Pushed(repo, digest, mt, data, tags, layer_ds,
-                      len(data) + len(cfg) + sum(len(x) for x in layers), arch)
+        return Pushed(
+            repo, digest, mt, data, tags, layer_ds, len(data) + len(cfg) + sum(len(x) for x in layers), arch
+        )
 
     def index(
         self, repo: str, tags: list[str] | str | None, children: list[Pushed], *, oci: bool = False

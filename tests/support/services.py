@@ -151,11 +151,17 @@ def start(state: Path, port_base: int) -> dict[str, Any]:
         _spawn(
             [
                 "dockerd",
-                "--data-root", str(eng / "data"),
-                "--exec-root", str(eng / "exec"),
-                "--pidfile", str(eng / "pid"),
-                "--host", f"unix://{sock}",
-                "--bridge=none", "--iptables=false", "--ip-masq=false",
+                "--data-root",
+                str(eng / "data"),
+                "--exec-root",
+                str(eng / "exec"),
+                "--pidfile",
+                str(eng / "pid"),
+                "--host",
+                f"unix://{sock}",
+                "--bridge=none",
+                "--iptables=false",
+                "--ip-masq=false",
             ],
             eng / "dockerd.log",
             pidfile,
@@ -225,9 +231,7 @@ def start(state: Path, port_base: int) -> dict[str, Any]:
         root.mkdir(exist_ok=True)
         (root / "config.yml").write_text(registry_config(root, port, delete=delete, auth=auth))
         if not _alive(root / "pid"):
-            _spawn(
-                ["docker-registry", "serve", str(root / "config.yml")], root / "log", root / "pid"
-            )
+            _spawn(["docker-registry", "serve", str(root / "config.yml")], root / "log", root / "pid")
         _wait_http(f"http://127.0.0.1:{port}/v2/", root / "log")
         entry: dict[str, Any] = {
             "host": f"127.0.0.1:{port}",

@@ -59,9 +59,7 @@ def _b64url(data: bytes) -> str:
 class TokenIssuer:
     def __init__(self, config: dict[str, Any]):
         self.config = config
-        self.key = serialization.load_pem_private_key(
-            Path(config["key"]).read_bytes(), password=None
-        )
+        self.key = serialization.load_pem_private_key(Path(config["key"]).read_bytes(), password=None)
         cert = x509.load_pem_x509_certificate(Path(config["cert"]).read_bytes())
         self.x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
         self.requests = 0
@@ -83,9 +81,7 @@ class TokenIssuer:
         return user, True
 
     def grant(self, user: str | None, scopes: list[str]) -> list[dict[str, Any]]:
-        allowed = (
-            self.config["users"][user]["actions"] if user else self.config["anonymous_actions"]
-        )
+        allowed = self.config["users"][user]["actions"] if user else self.config["anonymous_actions"]
         catalog = self.config["users"][user].get("catalog", False) if user else False
         access = []
         for scope in scopes:
@@ -119,11 +115,11 @@ class TokenIssuer:
             "access": self.grant(user, scopes),
         }
         header = {"typ": "JWT", "alg": "RS256", "x5c": [self.x5c]}
-        signing_input = (
-            _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
-        )
+        signing_input = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
         signature = self.key.sign(  # type: ignore[union-attr,call-arg]
-            signing_input.encode(), padding.PKCS1v15(), hashes.SHA256()  # type: ignore[arg-type]
+            signing_input.encode(),
+            padding.PKCS1v15(),
+            hashes.SHA256(),  # type: ignore[arg-type]
         )
         token = signing_input + "." + _b64url(signature)
         issued = dt.datetime.fromtimestamp(now, dt.UTC).isoformat()
@@ -171,9 +167,7 @@ def make_handler(issuer: TokenIssuer) -> type[BaseHTTPRequestHandler]:
             if grant != "password":
                 self._reply(400, {"error": "unsupported_grant_type"})
                 return
-            user, ok = issuer.check_password(
-                form.get("username", [""])[0], form.get("password", [""])[0]
-            )
+            user, ok = issuer.check_password(form.get("username", [""])[0], form.get("password", [""])[0])
             if not ok:
                 self._reply(401, {"error": "invalid_grant"})
                 return
