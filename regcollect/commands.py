@@ -122,7 +122,96 @@ def remote(
 
 
 @cli.command()
+@click.argument("images", nargs=-1, metavar="[IMAGE]...")
+@policy_options
+@run_options
+@click.option("--dangling", is_flag=True, help="Untagged images nothing depends on (docker image prune).")
+@click.option("--unused", is_flag=True, help="Images no container uses (docker image prune -a).")
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="docker's filters: until, label, label!, before, since, reference, dangling.",
+)
+@click.option(
+    "--force",
+    "-f",
+    is_flag=True,
+    help="docker's force: multi-repository ids; images of stopped containers (layers stay).",
+)
+@click.option(
+    "--remove-containers",
+    is_flag=True,
+    help="Remove the stopped containers that hold a selected image first, so space is freed.",
+)
+@click.option("--min-age", metavar="DUR", help="Keep images used more recently than DUR.")
+@click.option(
+    "--max-size",
+    metavar="SIZE",
+    help="Evict least recently used unused images until images fit in SIZE (e.g. 20GB).",
+)
+@click.option("--host", "-H", metavar="URL", help="Docker Engine address (default: DOCKER_HOST).")
 @handle_errors
-def local() -> int:
-    """Clean the Docker Engine's images (not built yet)."""
-    raise UsageError("regcollect local is not built yet")
+def local(
+    images: tuple[str, ...],
+    policy_file: str | None,
+    repos: tuple[str, ...],
+    keep_last: int | None,
+    keep_tags: tuple[str, ...],
+    older_than: str | None,
+    untagged: bool,
+    keep_labels: tuple[str, ...],
+    dry_run: bool,
+    yes: bool,
+    output: str,
+    verbose: bool,
+    quiet: bool,
+    dangling: bool,
+    unused: bool,
+    filters: tuple[str, ...],
+    force: bool,
+    remove_containers: bool,
+    min_age: str | None,
+    max_size: str | None,
+    host: str | None,
+) -> int:
+    """Clean the Docker Engine's images with docker's own semantics.
+
+    Select with IMAGE arguments (as docker rmi), --dangling, --unused, --max-size, --filter, or
+    the retention policy. Never stops a container; never deletes volumes.
+    """
+    from regcollect.engine.client import EngineClient
+    from regcollect.engine.session import LocalOptions, apply_local, plan_local, validate
+
+    console = Console(output=output, verbose=verbose, quiet=quiet)
+    policy = build_policy(
+        policy_file, repos, keep_last, keep_tags, older_than, untagged, keep_labels, required=False
+    )
+    opts = LocalOptions(
+        targets=list(images),
+        repos=repos,
+        policy=policy,
+        dangling=dangling,
+        unused=unused,
+        filters=filters,
+        force=force,
+        remove_containers=remove_containers,
+        min_age=min_age,
+        max_size=max_size,
+    )
+    validate(opts)
+    confirm_mode(dry_run, yes)
+    engine = EngineClient(host, log=console.debug if verbose else None)
+    plan, errors, layers_before = plan_local(engine, opts, now_utc())
+    for e in errors:
+        click.echo(f"Error: {e}", err=True)
+    notes: list[str] = []
+
+    def apply(p):  # type: ignore[no-untyped-def]
+        report, extra = asyncio.run(apply_local(engine, p, layers_before))
+        notes.extend(extra)
+        return report
+
+    code = show_plan_and_apply(console, plan, dry_run=dry_run, yes=yes, apply=apply, after=lambda _r: notes)
+    return code or (1 if errors else 0)

@@ -46,6 +46,7 @@ class Artifact:
     last_used: dt.datetime | None = None  # local: latest of created, LastTagTime, newest container
     platform: str = ""
     containers: tuple[ContainerUse, ...] = ()  # local: containers made from this image
+    manifest_digests: tuple[str, ...] = ()  # local: registry digests it is known by (RepoDigests)
 
     @property
     def short(self) -> str:
@@ -72,6 +73,9 @@ class Inventory:
     artifacts: list[Artifact] = field(default_factory=list)
     global_ids: bool = False  # local: one id is one image across repositories
     repositories: list[str] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)  # other names a rule may match
+    # Protected by the environment, whatever the policy says (a running container, --min-age).
+    pinned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 

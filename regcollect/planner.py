@@ -41,6 +41,8 @@ class Decision:
     rule: str | None = None
     bytes: int = 0
     depth: int = 0  # reach depth: roots 0, their children 1, ...; the executor orders by it
+    containers_first: tuple[str, ...] = ()  # local: stopped containers to remove before the image
+    force: bool = False  # local: docker's force (the user asked for it)
 
     @property
     def repository(self) -> str:
@@ -84,10 +86,26 @@ def _is_follower(a: Artifact, pointed_at: set[Hashable], node: Hashable) -> bool
     return a.subject is not None or a.kind is Kind.REFERRER or (not a.tags and node in pointed_at)
 
 
+@dataclass(frozen=True)
+class Selected:
+    """A decision chosen outside the policy (local targets and presets), keyed by (repo, digest)."""
+
+    action: Action
+    reason: str
+    remove_tags: tuple[str, ...] | None = None  # None: every tag of the artifact
+
+
 class _Planner:
-    def __init__(self, inventory: Inventory, policy: Policy, now: dt.datetime):
+    def __init__(
+        self,
+        inventory: Inventory,
+        policy: Policy,
+        now: dt.datetime,
+        selection: dict[tuple[str, str], Selected] | None = None,
+    ):
         self.inv = inventory
         self.policy = policy
+        self.selection = selection
         self.now = now
         self.artifacts = inventory.artifacts
         self.by_node: dict[Hashable, list[Artifact]] = defaultdict(list)
@@ -135,8 +153,11 @@ class _Planner:
         for a in self.artifacts:
             by_repo[a.repository].append(a)
         pointed = set(self.pointed_by)
+        if self.selection is not None:
+            self._select(pointed)
+            return untouched
         for repo, arts in by_repo.items():
-            rule = self.policy.rule_for(repo)
+            rule = self.policy.rule_for(repo, self.inv.aliases.get(repo, ()))
             if rule is None:
                 untouched.append(repo)
                 for a in arts:
@@ -153,7 +174,24 @@ class _Planner:
                 self._decide_untagged(a, rule)
         return untouched
 
+    def _select(self, pointed: set[Hashable]) -> None:
+        assert self.selection is not None
+        for a in self.artifacts:
+            pin = self.inv.pinned.get(a.digest)
+            chosen = self.selection.get((a.repository, a.digest))
+            if chosen is None:
+                if not _is_follower(a, pointed, self.node(a)):
+                    self._set(a, Action.KEEP, "kept: not selected", None)
+            elif pin and chosen.action is Action.DELETE:
+                self._set(a, Action.KEEP, pin, None)
+            else:
+                gone = a.tags if chosen.remove_tags is None else chosen.remove_tags
+                self._set(a, chosen.action, chosen.reason, None, remove_tags=gone)
+
     def _set(self, a: Artifact, action: Action, reason: str, rule: Rule | None, **kw: Any) -> None:
+        pin = self.inv.pinned.get(a.digest)
+        if pin and action is Action.DELETE:
+            action, reason, kw = Action.KEEP, pin, {}
         self.decisions[id(a)] = Decision(a, action, reason, rule=rule.origin if rule else None, **kw)
 
     def _young(self, rule: Rule, created: dt.datetime | None) -> str | None:
@@ -338,8 +376,15 @@ class _Planner:
         return (self.decisions[id(a)] for a in self.artifacts)
 
 
-def evaluate(inventory: Inventory, policy: Policy, now: dt.datetime) -> Plan:
-    planner = _Planner(inventory, policy, now)
+def evaluate(
+    inventory: Inventory,
+    policy: Policy,
+    now: dt.datetime,
+    selection: dict[tuple[str, str], Selected] | None = None,
+) -> Plan:
+    """Decide every artifact. `selection` replaces the policy's base decisions (local targets
+    and presets); pinned artifacts are kept either way, and reach and bytes are the same."""
+    planner = _Planner(inventory, policy, now, selection)
     untouched = planner.base()
     planner.reach()
     planner.depths()

@@ -126,10 +126,13 @@ class Policy:
     source: str = "flags"
     _cache: dict[str, Rule | None] = field(default_factory=dict, compare=False, repr=False)
 
-    def rule_for(self, repository: str) -> Rule | None:
-        if repository not in self._cache:
-            self._cache[repository] = next((r for r in self.rules if r.matches(repository)), None)
-        return self._cache[repository]
+    def rule_for(self, repository: str, aliases: tuple[str, ...] | list[str] = ()) -> Rule | None:
+        """The first rule matching the repository (or one of its other names, locally)."""
+        key = repository if not aliases else "\0".join([repository, *aliases])
+        if key not in self._cache:
+            names = [repository, *aliases]
+            self._cache[key] = next((r for r in self.rules if any(r.matches(n) for n in names)), None)
+        return self._cache[key]
 
     @property
     def patterns(self) -> list[str]:

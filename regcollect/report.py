@@ -96,8 +96,8 @@ def _tags(d: Decision) -> str:
     a = d.artifact
     if d.action is Action.UNTAG:
         gone = ", ".join(d.remove_tags)
-        kept = ", ".join(d.kept_tags) or "-"
-        return f"-{gone} (keeps {kept})"
+        kept = ", ".join(d.kept_tags)
+        return f"-{gone} (keeps {kept})" if kept else f"-{gone} (image stays)"
     return ", ".join(a.tags) if a.tags else "<untagged>"
 
 
@@ -111,18 +111,17 @@ def plan_text(plan: Plan, *, verbose_keep: bool = True) -> str:
         if repo in untouched:
             lines.append(f"{repo or '<none>'}: untouched (no policy rule matches)")
             continue
-        lines.append(f"{repo or '<none>'}")
         order = {Action.DELETE: 0, Action.UNTAG: 1, Action.KEEP: 2}
+        rows = []
         for d in sorted(groups[repo], key=lambda d: (order[d.action], d.depth, d.artifact.tags)):
-            if d.action is Action.KEEP and not verbose_keep:
+            if d.action is Action.KEEP and (not verbose_keep or d.reason == "kept: not selected"):
                 continue
-            size = format_bytes(d.bytes) if d.bytes else ""
+            size = f"  {format_bytes(d.bytes)}" if d.bytes else ""
             plat = f" [{d.artifact.platform}]" if d.artifact.platform else ""
-            lines.append(
-                f"  {d.action.value:<6} {d.artifact.short}{plat}  {_tags(d)}  {size}  {d.reason}".replace(
-                    "    ", "  "
-                )
-            )
+            rows.append(f"  {d.action.value:<6} {d.artifact.short}{plat}  {_tags(d)}{size}  {d.reason}")
+        if rows:
+            lines.append(repo or "<none>")
+            lines.extend(rows)
     for w in plan.warnings:
         lines.append(f"warning: {w}")
     lines.append(summary_line(plan))

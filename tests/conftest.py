@@ -104,3 +104,14 @@ def run() -> Callable[..., Run]:
     from regcollect import commands  # noqa: F401 - registers subcommands
 
     return invoke
+
+
+@pytest.fixture
+def engine(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch):
+    """A docker client on our own engine; regcollect finds it through DOCKER_HOST as users' does."""
+    import docker
+
+    monkeypatch.setenv("DOCKER_HOST", services["docker_host"])
+    client = docker.DockerClient(base_url=services["docker_host"])
+    yield client
+    client.close()

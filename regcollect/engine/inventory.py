@@ -1,0 +1,152 @@
+"""Turn the engine's images into the shared Inventory (global ids: one id is one image).
+
+Bytes: the engine reports per image only Size and SharedSize (/system/df), not per-layer sizes
+(loaded images have no history). Layers used by exactly the same set of images are freed
+together, so we solve for the size of each such run from the layer chains: an image's top has
+cumulative size Size; the deepest shared layer of an image whose top is its own has cumulative
+size SharedSize. Each run becomes one Blob, and the planner's "count once, nothing kept" rule
+gives exact reclaimable bytes. (A branch point no image sits on or ends under is folded into the
+run below it; docs/safety.md says so.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import defaultdict
+from typing import Any
+
+from regcollect.engine.client import EngineClient
+from regcollect.errors import ReferenceError_
+from regcollect.model import Artifact, Blob, ContainerUse, Inventory
+from regcollect.reference import parse
+from regcollect.units import parse_time
+
+
+def chain_ids(diff_ids: list[str]) -> list[str]:
+    out: list[str] = []
+    for d in diff_ids:
+        out.append(d if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {d}".encode()).hexdigest())
+    return out
+
+
+def solve_layer_runs(
+    chains: dict[str, list[str]], sizes: dict[str, int], shared: dict[str, int]
+) -> dict[str, tuple[Blob, ...]]:
+    """Per image, the runs of layers it holds, each with its size (see the module docstring)."""
+    refs: dict[str, int] = defaultdict(int)
+    for chain in chains.values():
+        for node in set(chain):
+            refs[node] += 1
+    known: dict[str, int] = {}
+    for image, chain in chains.items():
+        if not chain:
+            continue
+        known.setdefault(chain[-1], sizes.get(image, 0))
+    for image, chain in chains.items():
+        if chain and refs[chain[-1]] == 1:
+            deepest_shared = next((n for n in reversed(chain) if refs[n] > 1), None)
+            if deepest_shared is not None:
+                known.setdefault(deepest_shared, shared.get(image, 0))
+    out: dict[str, tuple[Blob, ...]] = {}
+    for image, chain in chains.items():
+        blobs, prev = [], 0
+        for node in chain:
+            if node in known:
+                blobs.append(Blob(f"layers:{node}", max(known[node] - prev, 0)))
+                prev = known[node]
+        out[image] = tuple(blobs)
+    return out
+
+
+def repo_and_tag(ref: str) -> tuple[str, str | None]:
+    """`team/app:v1` -> ("team/app", "v1"); `team/app@sha256:..` -> ("team/app", None)."""
+    try:
+        r = parse(ref, default_tag=False)
+    except ReferenceError_:
+        return ref.rsplit(":", 1)[0], None
+    return r.familiar_name, r.tag
+
+
+def aliases(familiar: str) -> list[str]:
+    """Names a policy pattern may use for a local repository: familiar, path, canonical."""
+    try:
+        r = parse(familiar, default_tag=False)
+    except ReferenceError_:
+        return []
+    return sorted({r.path, r.name} - {familiar})
+
+
+def build_inventory(engine: EngineClient) -> Inventory:
+    images = engine.images()
+    containers = engine.containers()
+    df = engine.df()
+    inv = Inventory(source="local", target=str(engine.address), global_ids=True)
+
+    uses: dict[str, list[ContainerUse]] = defaultdict(list)
+    for c in containers:
+        name = (c.get("Names") or ["?"])[0].lstrip("/")
+        uses[c.get("ImageID", "")].append(
+            ContainerUse(
+                id=c["Id"],
+                name=name,
+                running=c.get("State") == "running",
+                created=parse_time(c.get("Created")),
+            )
+        )
+    sizes = {i["Id"]: int(i.get("Size") or 0) for i in df.get("Images") or []}
+    shared = {i["Id"]: max(int(i.get("SharedSize") or 0), 0) for i in df.get("Images") or []}
+    # Layer chains and LastTagTime are only in inspect: one call per image.
+    details = {img["Id"]: engine.inspect(img["Id"]) for img in images}
+    chains = {iid: chain_ids(list((d.get("RootFS") or {}).get("Layers") or [])) for iid, d in details.items()}
+    blobs = solve_layer_runs(chains, sizes, shared)
+
+    for img in images:
+        iid = img["Id"]
+        created = parse_time(img.get("Created"))
+        labels = {str(k): str(v) for k, v in (img.get("Labels") or {}).items()}
+        by_repo: dict[str, list[str]] = defaultdict(list)
+        for ref in img.get("RepoTags") or []:
+            if ref == "<none>:<none>":
+                continue
+            repo, tag = repo_and_tag(ref)
+            if tag:
+                by_repo[repo].append(tag)
+        digests: dict[str, list[str]] = defaultdict(list)
+        for ref in img.get("RepoDigests") or []:
+            if ref.startswith("<none>") or "@" not in ref:
+                continue
+            repo, _ = repo_and_tag(ref)
+            by_repo.setdefault(repo, [])
+            digests[repo].append(ref.rsplit("@", 1)[1])
+        if not by_repo:
+            by_repo[""] = []
+        used = tuple(uses.get(iid, ()))
+        last = _last_use(created, details[iid], used)
+        parent = img.get("ParentId") or ""
+        for repo, tags in by_repo.items():
+            inv.artifacts.append(
+                Artifact(
+                    repository=repo,
+                    digest=iid,
+                    tags=tuple(sorted(tags)),
+                    created=created,
+                    labels=labels,
+                    children=(parent,) if parent else (),
+                    blobs=blobs.get(iid, ()),
+                    last_used=last,
+                    containers=used,
+                    manifest_digests=tuple(digests.get(repo, ())),
+                )
+            )
+    inv.repositories = sorted({a.repository for a in inv.artifacts if a.repository})
+    inv.aliases = {r: aliases(r) for r in inv.repositories}
+    return inv
+
+
+def _last_use(
+    created: dt.datetime | None, detail: dict[str, Any], used: tuple[ContainerUse, ...]
+) -> dt.datetime | None:
+    times = [t for t in [created, parse_time((detail.get("Metadata") or {}).get("LastTagTime"))] if t]
+    times += [c.created for c in used if c.created]
+    return max(times) if times else None
