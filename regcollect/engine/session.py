@@ -87,7 +87,7 @@ def plan_local(engine: EngineClient, opts: LocalOptions, now: dt.datetime) -> tu
         remove_containers=opts.remove_containers,
         force=opts.force,
     )
-    if opts.repos and opts.policy is None:
+    if opts.repos:  # with --policy, --repo narrows what the rules may touch, as remotely
         for iid, arts in ctx.by_id.items():
             if not any(repo_matches(p, a.repository) for p in opts.repos for a in arts):
                 inv.pinned.setdefault(iid, "kept: repository not selected by --repo")
