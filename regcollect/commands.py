@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import click
 
-from regcollect.cache import FactCache
 from regcollect.cli import (
     Console,
     build_policy,
@@ -19,28 +21,137 @@ from regcollect.cli import (
     run_options,
     show_plan_and_apply,
 )
-from regcollect.errors import UsageError
+from regcollect.errors import EXIT_FAILED, EXIT_OK, UsageError
+from regcollect.executor import Report
+from regcollect.planner import Plan
+
+
+def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """How to reach and authenticate to a registry: shared by remote, apply and restore."""
+    opts = [
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 64),
+            default=6,
+            show_default=True,
+            help="Registry requests in flight at once.",
+        ),
+        click.option(
+            "--insecure", is_flag=True, help="Plain HTTP (or, for an https:// URL, no certificate check)."
+        ),
+        click.option(
+            "--ca-cert",
+            type=click.Path(exists=True, dir_okay=False),
+            help="CA bundle to verify the registry's certificate.",
+        ),
+        click.option("--username", "-u", help="Registry user; the password comes from --password-stdin."),
+        click.option("--password-stdin", is_flag=True, help="Read the registry password from stdin."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--journal",
+        type=click.Path(dir_okay=False),
+        help="Undo journal (JSON Lines); default: a new file in $XDG_STATE_HOME/regcollect.",
+    )(f)
+
+
+def _password(username: str | None, password_stdin: bool, dry_run: bool, yes: bool) -> str | None:
+    if password_stdin:
+        if username is None:
+            raise UsageError("--password-stdin needs --username")
+        if not dry_run and not yes:
+            raise UsageError(
+                "--password-stdin uses stdin, so applying needs --yes (or use --dry-run); nothing was deleted"
+            )
+        return sys.stdin.readline().rstrip("\r\n")
+    if username is not None:
+        raise UsageError("--username needs --password-stdin (the password is read from stdin)")
+    confirm_mode(dry_run, yes)
+    return None
+
+
+def _remote_options(registry: str, kw: dict[str, Any], password: str | None, console: Console) -> Any:
+    from regcollect.registry.session import RemoteOptions
+
+    return RemoteOptions(
+        registry=registry,
+        insecure=kw["insecure"],
+        ca_cert=kw["ca_cert"],
+        username=kw["username"],
+        password=password,
+        concurrency=kw["concurrency"],
+        log=console.debug if console.verbose else None,
+    )
+
+
+def _journal(path: str | None, target: str) -> Any:
+    from regcollect.journal import Journal, default_path
+
+    return Journal(Path(path) if path else default_path(now_utc()), target)
+
+
+def _remote_flow(
+    console: Console,
+    opts: Any,
+    make_plan: Callable[[Any, Any], Any] | None,
+    plan: Plan | None,
+    *,
+    dry_run: bool,
+    yes: bool,
+    journal_path: str | None,
+    use_cache: bool,
+) -> int:
+    """Plan (or take a saved plan), show, confirm, apply with a journal: one event loop throughout."""
+    from regcollect.cache import FactCache
+    from regcollect.registry.session import apply_remote, open_client
+
+    cache = FactCache() if use_cache else None
+    with asyncio.Runner() as runner:
+        client = open_client(opts)
+        try:
+            if plan is None:
+                assert make_plan is not None
+                plan = runner.run(make_plan(client, cache))
+            if cache:
+                cache.close()
+                cache = None
+            notes: list[str] = []
+
+            def apply(p: Plan) -> Report:
+                journal = _journal(journal_path, client.host)
+                try:
+                    report, extra = runner.run(
+                        apply_remote(client, p, concurrency=opts.concurrency, journal=journal)
+                    )
+                finally:
+                    journal.close()
+                notes.extend(extra)
+                notes.append(
+                    f"Journal: {journal.path} (regcollect restore {journal.path} puts deleted "
+                    "manifests back until the registry's garbage collection runs)"
+                )
+                return report
+
+            return show_plan_and_apply(
+                console, plan, dry_run=dry_run, yes=yes, apply=apply, after=lambda _r: notes
+            )
+        finally:
+            if cache:
+                cache.close()
+            runner.run(client.http.aclose())
 
 
 @cli.command()
 @click.argument("registry")
 @policy_options
 @run_options
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 64),
-    default=6,
-    show_default=True,
-    help="Requests in flight at once.",
-)
-@click.option("--insecure", is_flag=True, help="Plain HTTP (or, for an https:// URL, no certificate check).")
-@click.option(
-    "--ca-cert",
-    type=click.Path(exists=True, dir_okay=False),
-    help="CA bundle to verify the registry's certificate.",
-)
-@click.option("--username", "-u", help="Registry user; the password comes from --password-stdin.")
-@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@registry_options
+@journal_option
 @click.option("--no-cache", is_flag=True, help="Do not read or write the manifest/config cache.")
 @handle_errors
 def remote(
@@ -57,68 +168,30 @@ def remote(
     output: str,
     verbose: bool,
     quiet: bool,
-    concurrency: int,
-    insecure: bool,
-    ca_cert: str | None,
-    username: str | None,
-    password_stdin: bool,
+    journal: str | None,
     no_cache: bool,
+    **conn: Any,
 ) -> int:
     """Garbage-collect a registry over the Registry HTTP API.
 
     REGISTRY is host[:port] or a URL. Loopback hosts (localhost, 127.0.0.0/8, ::1) default to
     plain HTTP, as docker treats them; others use HTTPS unless --insecure.
     """
-    from regcollect.registry.session import RemoteOptions, apply_remote, open_client, plan_remote
+    from regcollect.registry.session import plan_remote
 
     console = Console(output=output, verbose=verbose, quiet=quiet)
     policy = build_policy(policy_file, repos, keep_last, keep_tags, older_than, untagged, keep_labels)
     assert policy is not None
-    password = None
-    if password_stdin:
-        if username is None:
-            raise UsageError("--password-stdin needs --username")
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif username is not None:
-        raise UsageError("--username needs --password-stdin (the password is read from stdin)")
-    if not password_stdin:
-        confirm_mode(dry_run, yes)
-    elif not dry_run and not yes:
-        raise UsageError(
-            "--password-stdin uses stdin, so apply needs --yes (or use --dry-run); nothing was deleted"
-        )
+    password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
+    opts = _remote_options(registry, conn, password, console)
     patterns = list(repos) or policy.patterns
-    opts = RemoteOptions(
-        registry=registry,
-        insecure=insecure,
-        ca_cert=ca_cert,
-        username=username,
-        password=password,
-        concurrency=concurrency,
-        log=console.debug if verbose else None,
+
+    def make_plan(client: Any, cache: Any) -> Any:
+        return plan_remote(client, policy, patterns, now_utc(), cache=cache)
+
+    return _remote_flow(
+        console, opts, make_plan, None, dry_run=dry_run, yes=yes, journal_path=journal, use_cache=not no_cache
     )
-    cache = None if no_cache else FactCache()
-    with asyncio.Runner() as runner:
-        client = open_client(opts)
-        try:
-            plan = runner.run(plan_remote(client, policy, patterns, now_utc(), cache=cache))
-            if cache:
-                cache.close()
-                cache = None
-            notes: list[str] = []
-
-            def apply(p):  # type: ignore[no-untyped-def]
-                report, extra = runner.run(apply_remote(client, p, concurrency=concurrency))
-                notes.extend(extra)
-                return report
-
-            return show_plan_and_apply(
-                console, plan, dry_run=dry_run, yes=yes, apply=apply, after=lambda _r: notes
-            )
-        finally:
-            if cache:
-                cache.close()
-            runner.run(client.http.aclose())
 
 
 @cli.command()
@@ -152,6 +225,7 @@ def remote(
     help="Evict least recently used unused images until images fit in SIZE (e.g. 20GB).",
 )
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address (default: DOCKER_HOST).")
+@journal_option
 @handle_errors
 def local(
     images: tuple[str, ...],
@@ -175,6 +249,7 @@ def local(
     min_age: str | None,
     max_size: str | None,
     host: str | None,
+    journal: str | None,
 ) -> int:
     """Clean the Docker Engine's images with docker's own semantics.
 
@@ -182,7 +257,7 @@ def local(
     the retention policy. Never stops a container; never deletes volumes.
     """
     from regcollect.engine.client import EngineClient
-    from regcollect.engine.session import LocalOptions, apply_local, plan_local, validate
+    from regcollect.engine.session import LocalOptions, plan_local, validate
 
     console = Console(output=output, verbose=verbose, quiet=quiet)
     policy = build_policy(
@@ -206,12 +281,133 @@ def local(
     plan, errors, layers_before = plan_local(engine, opts, now_utc())
     for e in errors:
         click.echo(f"Error: {e}", err=True)
+    code = _local_apply(console, engine, plan, layers_before, dry_run=dry_run, yes=yes, journal_path=journal)
+    return code or (EXIT_FAILED if errors else EXIT_OK)
+
+
+def _local_apply(
+    console: Console,
+    engine: Any,
+    plan: Plan,
+    layers_before: int,
+    *,
+    dry_run: bool,
+    yes: bool,
+    journal_path: str | None,
+) -> int:
+    from regcollect.engine.session import apply_local
+
     notes: list[str] = []
 
-    def apply(p):  # type: ignore[no-untyped-def]
-        report, extra = asyncio.run(apply_local(engine, p, layers_before))
+    def apply(p: Plan) -> Report:
+        journal = _journal(journal_path, str(engine.address))
+        try:
+            report, extra = asyncio.run(apply_local(engine, p, layers_before, journal=journal))
+        finally:
+            journal.close()
         notes.extend(extra)
+        notes.append(f"Journal: {journal.path}")
         return report
 
-    code = show_plan_and_apply(console, plan, dry_run=dry_run, yes=yes, apply=apply, after=lambda _r: notes)
-    return code or (1 if errors else 0)
+    return show_plan_and_apply(console, plan, dry_run=dry_run, yes=yes, apply=apply, after=lambda _r: notes)
+
+
+@cli.command("apply")
+@click.argument("plan_file", metavar="PLAN.json", type=click.Path(dir_okay=False))
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--verbose", "-v", is_flag=True, help="Show each HTTP request and engine call on stderr.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors (and JSON when asked).")
+@registry_options
+@click.option("--host", "-H", metavar="URL", help="Docker Engine address, for a local plan.")
+@journal_option
+@handle_errors
+def apply_cmd(
+    plan_file: str,
+    yes: bool,
+    output: str,
+    verbose: bool,
+    quiet: bool,
+    host: str | None,
+    journal: str | None,
+    **conn: Any,
+) -> int:
+    """Apply exactly a reviewed plan (the JSON of a dry run).
+
+    Every item is re-verified against the current state first; an item that changed since the
+    plan was made is skipped with the reason, the rest are applied.
+    """
+    from regcollect.saved import load_plan
+
+    console = Console(output=output, verbose=verbose, quiet=quiet)
+    plan = load_plan(plan_file)
+    if plan.source == "local":
+        from regcollect.engine.client import EngineClient
+
+        confirm_mode(False, yes)
+        engine = EngineClient(host, log=console.debug if verbose else None)
+        before = int(engine.df().get("LayersSize") or 0)
+        return _local_apply(console, engine, plan, before, dry_run=False, yes=yes, journal_path=journal)
+    password = _password(conn["username"], conn["password_stdin"], False, yes)
+    opts = _remote_options(plan.target, conn, password, console)
+    return _remote_flow(
+        console, opts, None, plan, dry_run=False, yes=yes, journal_path=journal, use_cache=False
+    )
+
+
+@cli.command()
+@click.argument("journal_file", metavar="JOURNAL", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would be restored; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Restore without asking.")
+@click.option("--verbose", "-v", is_flag=True, help="Show each HTTP request on stderr.")
+@registry_options
+@handle_errors
+def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: Any) -> int:
+    """Put back what a remote apply deleted, from its journal (until the registry's GC runs).
+
+    Re-PUTs each manifest (children before indexes, subjects before referrers) after checking
+    with HEAD that its blobs still exist, and re-tags it. Running it twice changes nothing.
+    """
+    from regcollect import journal as journal_mod
+    from regcollect.registry import restore as rs
+    from regcollect.registry.session import open_client
+
+    console = Console(verbose=verbose)
+    password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
+    items = rs.items_from(list(journal_mod.read(journal_file)))
+    if not items:
+        console.out("Nothing to restore: the journal records no remote changes.")
+        return EXIT_OK
+    code = EXIT_OK
+    for registry in sorted({i.registry for i in items}):
+        group = [i for i in items if i.registry == registry]
+        opts = _remote_options(registry, conn, password, console)
+        with asyncio.Runner() as runner:
+            client = open_client(opts)
+            try:
+                runner.run(rs.check(client, group))
+                for i in group:
+                    refs = f" ({', '.join(i.put_refs)})" if i.put_refs else ""
+                    console.out(f"{i.status:<15} {registry}/{i.label}{refs}  {i.detail}".rstrip())
+                todo = [i for i in group if i.status == rs.RESTORE]
+                blocked = [i for i in group if i.status == rs.BLOCKED]
+                console.out(
+                    f"Restore: {len(todo)} to restore, {len(group) - len(todo) - len(blocked)} "
+                    f"in place, {len(blocked)} cannot come back"
+                )
+                if dry_run or not todo:
+                    code = code or (EXIT_FAILED if blocked else EXIT_OK)
+                    continue
+                if not yes and not click.confirm(f"Restore {len(todo)} manifests?", default=False, err=True):
+                    console.out("Not confirmed: nothing was changed.")
+                    continue
+                errors = runner.run(rs.restore(client, group))
+                for e in errors:
+                    click.echo(f"Error: {e}", err=True)
+                done = [i for i in todo if i.status == rs.RESTORE]
+                console.out(f"Restored {len(done)} manifests.")
+                if errors or blocked:
+                    code = EXIT_FAILED
+            finally:
+                runner.run(client.http.aclose())
+    return code

@@ -47,6 +47,7 @@ class Artifact:
     platform: str = ""
     containers: tuple[ContainerUse, ...] = ()  # local: containers made from this image
     manifest_digests: tuple[str, ...] = ()  # local: registry digests it is known by (RepoDigests)
+    raw: bytes | None = None  # remote: the manifest bytes as served (for the journal and restore)
 
     @property
     def short(self) -> str:

@@ -36,6 +36,9 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "subject": a.subject,
         "children": list(a.children),
         "depth": d.depth,
+        "containers": [c.id for c in a.containers],
+        "containers_first": list(d.containers_first),
+        "force": d.force,
     }
 
 

@@ -132,8 +132,10 @@ def _container_actions(plan: Plan, opts: LocalOptions) -> None:
             )
 
 
-async def apply_local(engine: EngineClient, plan: Plan, layers_before: int) -> tuple[Report, list[str]]:
-    report = await execute(plan, LocalBackend(engine, plan), concurrency=1)
+async def apply_local(
+    engine: EngineClient, plan: Plan, layers_before: int, journal: object = None
+) -> tuple[Report, list[str]]:
+    report = await execute(plan, LocalBackend(engine, plan, journal=journal), concurrency=1)
     after = int(engine.df().get("LayersSize") or 0)
     notes = [
         f"Reclaimed {format_bytes(report.reclaimed_bytes)} by the plan's count; the engine's layer "

@@ -166,6 +166,7 @@ class RemoteDiscovery:
             tags=tuple(tags),
             subject=subject,
             platform=platform or "",
+            raw=m.data,
         )
         arts[m.digest] = a
         own = Blob(m.digest, len(m.data))

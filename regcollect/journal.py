@@ -1,0 +1,115 @@
+"""The undo journal: JSON Lines, one intent record fsync'd before each change, one outcome after.
+
+An intent holds what is needed to put a manifest back (registry, repository, digest, media type,
+the raw manifest bytes in base64, the tags it had). Readers tolerate a torn last line, which is
+what a process killed mid-write leaves. Local applies journal ids, tags and sizes for the record.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from regcollect.errors import UsageError
+from regcollect.planner import Decision
+
+
+def default_path(now: dt.datetime) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "regcollect" / f"journal-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
+
+
+class Journal:
+    def __init__(self, path: Path, target: str):
+        self.path = path
+        self.target = target
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.fh = open(path, "ab")  # noqa: SIM115 - lives for the whole apply
+        # A torn line from a killed run must not glue onto our first record.
+        if self.fh.tell() > 0:
+            with open(path, "rb") as r:
+                r.seek(-1, os.SEEK_END)
+                if r.read(1) != b"\n":
+                    self.fh.write(b"\n")
+
+    def _write(self, record: dict[str, Any]) -> None:
+        record["ts"] = dt.datetime.now(dt.UTC).isoformat()
+        self.fh.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    async def before(self, d: Decision, client: Any) -> None:
+        raw = d.artifact.raw
+        if raw is None:
+            raw = (await client.get_manifest(d.repository, d.digest)).data
+        self._write(
+            {
+                "type": "intent",
+                "source": "remote",
+                "registry": self.target,
+                "repository": d.repository,
+                "digest": d.digest,
+                "media_type": d.artifact.media_type,
+                "manifest": base64.b64encode(raw).decode(),
+                "tags": list(d.artifact.tags),
+                "action": d.action.value,
+                "remove_tags": list(d.remove_tags),
+                "kind": d.artifact.kind.value,
+                "subject": d.artifact.subject,
+                "children": list(d.artifact.children),
+            }
+        )
+
+    def after(self, d: Decision, status: str, detail: str = "") -> None:
+        self._write(
+            {
+                "type": "outcome",
+                "repository": d.repository,
+                "digest": d.digest,
+                "action": d.action.value,
+                "status": status,
+                "detail": detail,
+            }
+        )
+
+    def local(self, d: Decision, status: str, detail: str = "") -> None:
+        self._write(
+            {
+                "type": "local",
+                "engine": self.target,
+                "repository": d.repository,
+                "id": d.digest,
+                "tags": list(d.artifact.tags),
+                "action": d.action.value,
+                "remove_tags": list(d.remove_tags),
+                "bytes": d.bytes,
+                "status": status,
+                "detail": detail,
+            }
+        )
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def read(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Every complete record; a torn or garbled line (a killed writer) is skipped."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{p}: cannot read journal: {exc.strerror}") from None
+    for line in data.splitlines():
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(rec, dict) and "type" in rec:
+            yield rec
