@@ -387,7 +387,8 @@ def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: 
             try:
                 runner.run(rs.check(client, group))
                 for i in group:
-                    refs = f" ({', '.join(i.put_refs)})" if i.put_refs else ""
+                    shown = [r for r in i.put_refs if r != i.digest]
+                    refs = f" (tags {', '.join(shown)})" if shown else ""
                     console.out(f"{i.status:<15} {registry}/{i.label}{refs}  {i.detail}".rstrip())
                 todo = [i for i in group if i.status == rs.RESTORE]
                 blocked = [i for i in group if i.status == rs.BLOCKED]
