@@ -31,6 +31,10 @@ class FactCache:
             "CREATE TABLE IF NOT EXISTS facts (digest TEXT, kind TEXT, media_type TEXT, "
             "data BLOB, PRIMARY KEY (digest, kind))"
         )
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS tag_hints (registry TEXT, repository TEXT, tag TEXT, "
+            "digest TEXT, PRIMARY KEY (registry, repository, tag))"
+        )
         self.max_entries = max_entries
         self.writes = 0
 
@@ -57,6 +61,20 @@ class FactCache:
     def put_config(self, digest: str, facts: dict[str, Any]) -> None:
         self._put(digest, "config", json.dumps(facts).encode(), "")
 
+    def tag_hint(self, registry: str, repository: str, tag: str) -> str | None:
+        """The digest a tag had when last seen: only a hint that HEAD is worth trying first."""
+        row = self.db.execute(
+            "SELECT digest FROM tag_hints WHERE registry=? AND repository=? AND tag=?",
+            (registry, repository, tag),
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def put_tag_hint(self, registry: str, repository: str, tag: str, digest: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO tag_hints VALUES (?, ?, ?, ?)", (registry, repository, tag, digest)
+        )
+        self.writes += 1
+
     def close(self) -> None:
         if self.writes:
             (count,) = self.db.execute("SELECT count(*) FROM facts").fetchone()
@@ -64,6 +82,13 @@ class FactCache:
                 self.db.execute(
                     "DELETE FROM facts WHERE rowid IN (SELECT rowid FROM facts ORDER BY rowid LIMIT ?)",
                     (count - self.max_entries,),
+                )
+            (hints,) = self.db.execute("SELECT count(*) FROM tag_hints").fetchone()
+            if hints > self.max_entries:
+                self.db.execute(
+                    "DELETE FROM tag_hints WHERE rowid IN "
+                    "(SELECT rowid FROM tag_hints ORDER BY rowid LIMIT ?)",
+                    (hints - self.max_entries,),
                 )
         self.db.commit()
         self.db.close()

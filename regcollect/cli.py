@@ -27,7 +27,15 @@ from regcollect.errors import (
 from regcollect.executor import Report
 from regcollect.planner import Plan
 from regcollect.policy import Policy, flags_given, load_policy, policy_from_flags
-from regcollect.report import SCHEMA, dumps, plan_json, plan_text, report_text, summary_line
+from regcollect.report import (
+    SCHEMA,
+    dumps,
+    plan_json,
+    plan_text,
+    report_text,
+    summary_line,
+    summary_markdown,
+)
 
 
 @dataclass
@@ -37,6 +45,17 @@ class Console:
     output: str = "text"
     verbose: bool = False
     quiet: bool = False
+    summary_file: str | None = None
+
+    def summary(self, text: str) -> None:
+        path = self.summary_file or os.environ.get("GITHUB_STEP_SUMMARY")
+        if not path:
+            return
+        try:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            click.echo(f"warning: cannot write summary {path}: {exc.strerror}", err=True)
 
     def out(self, text: str) -> None:
         click.echo(text)
@@ -114,6 +133,13 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--verbose", "-v", is_flag=True, help="Show each HTTP request and engine call on stderr."
         ),
         click.option("--quiet", "-q", is_flag=True, help="Print only errors (and JSON when asked)."),
+        click.option(
+            "--summary",
+            "summary_file",
+            type=click.Path(dir_okay=False),
+            help="Append a Markdown summary of the plan and outcome (default: "
+            "$GITHUB_STEP_SUMMARY when set).",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -190,6 +216,7 @@ def show_plan_and_apply(
     if console.output == "text" and not console.quiet:
         console.out(plan_text(plan))
     if dry_run or not changes:
+        console.summary(summary_markdown(plan, dry_run=True))
         if console.output == "json":
             console.out(dumps(plan_json(plan, dry_run=dry_run)))
         elif not console.quiet:
@@ -206,6 +233,7 @@ def show_plan_and_apply(
             return EXIT_OK
     report = apply(plan)
     notes = after(report) if after else []
+    console.summary(summary_markdown(plan, dry_run=False, report=report))
     if console.output == "json":
         doc = plan_json(plan, dry_run=False, report=report)
         doc["notes"] = notes

@@ -46,6 +46,14 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--username", "-u", help="Registry user; the password comes from --password-stdin."),
         click.option("--password-stdin", is_flag=True, help="Read the registry password from stdin."),
+        click.option(
+            "--verify",
+            type=click.Choice(["item", "repository"]),
+            default="item",
+            show_default=True,
+            help="Re-resolve each digest's tags just before deleting it (item), or only the "
+            "repository's kept and new tags (repository: one HEAD less per deleted tag).",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -126,7 +134,9 @@ def _remote_flow(
                 journal = _journal(journal_path, client.host)
                 try:
                     report, extra = runner.run(
-                        apply_remote(client, p, concurrency=opts.concurrency, journal=journal)
+                        apply_remote(
+                            client, p, concurrency=opts.concurrency, journal=journal, verify=opts.verify
+                        )
                     )
                 finally:
                     journal.close()
@@ -168,6 +178,7 @@ def remote(
     output: str,
     verbose: bool,
     quiet: bool,
+    summary_file: str | None,
     journal: str | None,
     no_cache: bool,
     **conn: Any,
@@ -179,7 +190,7 @@ def remote(
     """
     from regcollect.registry.session import plan_remote
 
-    console = Console(output=output, verbose=verbose, quiet=quiet)
+    console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
     policy = build_policy(policy_file, repos, keep_last, keep_tags, older_than, untagged, keep_labels)
     assert policy is not None
     password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
@@ -241,6 +252,7 @@ def local(
     output: str,
     verbose: bool,
     quiet: bool,
+    summary_file: str | None,
     dangling: bool,
     unused: bool,
     filters: tuple[str, ...],
@@ -259,7 +271,7 @@ def local(
     from regcollect.engine.client import EngineClient
     from regcollect.engine.session import LocalOptions, plan_local, validate
 
-    console = Console(output=output, verbose=verbose, quiet=quiet)
+    console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
     policy = build_policy(
         policy_file, repos, keep_last, keep_tags, older_than, untagged, keep_labels, required=False
     )
@@ -315,9 +327,22 @@ def _local_apply(
 @cli.command("apply")
 @click.argument("plan_file", metavar="PLAN.json", type=click.Path(dir_okay=False))
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Report format.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show each HTTP request and engine call on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only errors (and JSON when asked).")
+@click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(dir_okay=False),
+    help="Append a Markdown summary (default: $GITHUB_STEP_SUMMARY when set).",
+)
 @registry_options
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address, for a local plan.")
 @journal_option
@@ -328,6 +353,7 @@ def apply_cmd(
     output: str,
     verbose: bool,
     quiet: bool,
+    summary_file: str | None,
     host: str | None,
     journal: str | None,
     **conn: Any,
@@ -339,7 +365,7 @@ def apply_cmd(
     """
     from regcollect.saved import load_plan
 
-    console = Console(output=output, verbose=verbose, quiet=quiet)
+    console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
     plan = load_plan(plan_file)
     if plan.source == "local":
         from regcollect.engine.client import EngineClient
@@ -412,3 +438,18 @@ def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: 
             finally:
                 runner.run(client.http.aclose())
     return code
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for bash, zsh or fish.
+
+    bash: eval "$(regcollect completion bash)" in ~/.bashrc; zsh: the same in ~/.zshrc;
+    fish: regcollect completion fish > ~/.config/fish/completions/regcollect.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "regcollect", "_REGCOLLECT_COMPLETE").source())

@@ -60,6 +60,10 @@ class RegistryError(RegcollectError):
         self.code = code
 
 
+class ChangedSincePlan(RegcollectError):
+    """Raised by a backend when the target refused because things changed: the item is skipped."""
+
+
 class DeleteDisabled(RegistryError):
     pass
 

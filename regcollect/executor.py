@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Protocol
 
-from regcollect.errors import AuthError, DeleteDisabled, RegcollectError
+from regcollect.errors import AuthError, ChangedSincePlan, DeleteDisabled, RegcollectError
 from regcollect.planner import Action, Decision, Plan
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
@@ -81,6 +81,8 @@ async def execute(
                 else:
                     note = await backend.delete(d)
                 return Outcome(d, DONE, note or "")
+            except ChangedSincePlan as exc:
+                return Outcome(d, SKIPPED, f"changed since plan: {exc}")
             except (DeleteDisabled, AuthError) as exc:
                 if report.fatal is None:
                     report.fatal = exc

@@ -7,10 +7,12 @@ what a process killed mid-write leaves. Local applies journal ids, tags and size
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ class Journal:
         self.target = target
         path.parent.mkdir(parents=True, exist_ok=True)
         self.fh = open(path, "ab")  # noqa: SIM115 - lives for the whole apply
+        self.lock = threading.Lock()  # local applies write from worker threads: whole lines only
         # A torn line from a killed run must not glue onto our first record.
         if self.fh.tell() > 0:
             with open(path, "rb") as r:
@@ -38,10 +41,13 @@ class Journal:
                     self.fh.write(b"\n")
 
     def _write(self, record: dict[str, Any]) -> None:
+        """Outcomes are flushed, not synced: one lost in a crash only makes restore re-PUT
+        something harmlessly. Intents are synced by `before`."""
         record["ts"] = dt.datetime.now(dt.UTC).isoformat()
-        self.fh.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
+        line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        with self.lock:
+            self.fh.write(line)
+            self.fh.flush()
 
     async def before(self, d: Decision, client: Any) -> None:
         raw = d.artifact.raw
@@ -64,6 +70,9 @@ class Journal:
                 "children": list(d.artifact.children),
             }
         )
+        # Durable before the change is sent. In a worker thread, so other requests in flight
+        # go on meanwhile; concurrent intents share the disk's flushes.
+        await asyncio.to_thread(os.fsync, self.fh.fileno())
 
     def after(self, d: Decision, status: str, detail: str = "") -> None:
         self._write(

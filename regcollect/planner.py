@@ -13,6 +13,7 @@ Three passes:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -80,6 +81,18 @@ class Plan:
         deletes = [d for d in self.decisions if d.action is Action.DELETE]
         deletes.sort(key=lambda d: d.depth)
         return untags + deletes
+
+
+@functools.lru_cache(maxsize=1024)
+def _because(rule: Rule, unknown_created: bool) -> str:
+    why = []
+    if rule.keep_last is not None:
+        why.append(f"not among the {rule.keep_last} most recent")
+    if rule.older_than is not None:
+        why.append(f"older than {format_duration(rule.older_than)}")
+    if unknown_created:
+        why.append("created time unknown")
+    return " and ".join(why)
 
 
 def _is_follower(a: Artifact, pointed_at: set[Hashable], node: Hashable) -> bool:
@@ -215,14 +228,7 @@ class _Planner:
         if young:
             self._set(a, Action.KEEP, young, rule)
             return
-        why = []
-        if rule.keep_last is not None:
-            why.append(f"not among the {rule.keep_last} most recent")
-        if rule.older_than is not None:
-            why.append(f"older than {format_duration(rule.older_than)}")
-        if created is None:
-            why.append("created time unknown")
-        because = " and ".join(why)
+        because = _because(rule, created is None)
         for lm in rule.keep_labels:
             if lm.matches(a.labels):
                 self._set(a, Action.KEEP, f"kept: label {lm} matches keep_labels", rule)
@@ -265,9 +271,12 @@ class _Planner:
                     queue.append(n)
         while queue:
             n = queue.pop()
+            out = self.edges.get(n)
+            if not out:
+                continue
             who = self.by_node.get(n)
             name = who[0].label() if who else str(n)
-            for dst, rel in self.edges.get(n, ()):
+            for dst, rel in out:
                 if dst in kept_by:
                     continue
                 kept_by[dst] = {
@@ -337,6 +346,9 @@ class _Planner:
         """Longest path from a root; iterative, since local parent chains can be long."""
         memo: dict[Hashable, int] = {}
         for start in [self.node(d.artifact) for d in self.decisions.values()]:
+            if start not in self.pointed_by:
+                memo[start] = 0
+                continue
             stack = [start]
             while stack:
                 n = stack[-1]

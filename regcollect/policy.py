@@ -25,7 +25,8 @@ RULE_KEYS = {"repositories", "keep_last", "keep_tags", "older_than", "untagged",
 
 @lru_cache(maxsize=4096)
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    """`*` stays within one path segment, `**` crosses segments, `?` is one character."""
+    """`*` stays within one path segment, `**` crosses segments, `?` is one character,
+    `[a-m]` / `[!x]` one character of a class (as in shell globs)."""
     out = []
     i = 0
     while i < len(pattern):
@@ -38,6 +39,13 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
         elif pattern[i] == "?":
             out.append("[^/]")
             i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            negate = body.startswith("!")
+            chars = re.escape(body[1:] if negate else body).replace("\\-", "-")
+            out.append(f"[{'^' if negate else ''}{chars}]")
+            i = end + 1
         else:
             out.append(re.escape(pattern[i]))
             i += 1

@@ -153,3 +153,46 @@ def report_text(report: Report) -> str:
         f"{report.count('skipped')} skipped; {format_bytes(report.reclaimed_bytes)} reclaimed"
     )
     return "\n".join(lines)
+
+
+def summary_markdown(plan: Plan, *, dry_run: bool, report: Report | None = None) -> str:
+    """A CI job summary (GitHub's GITHUB_STEP_SUMMARY, GitLab artifacts): the plan and outcome."""
+    mode = "dry run" if dry_run else "applied"
+    lines = [
+        f"## regcollect {plan.source}: {plan.target} ({mode})",
+        "",
+        f"**{plan.count(Action.DELETE)}** to delete, **{plan.count(Action.UNTAG)}** to untag, "
+        f"**{plan.count(Action.KEEP)}** kept; **{format_bytes(plan.reclaimable_bytes)}** reclaimable.",
+        "",
+    ]
+    if report is not None:
+        lines += [
+            f"Outcome: {report.count('done')} done, {report.count('failed')} failed, "
+            f"{report.count('skipped')} skipped; {format_bytes(report.reclaimed_bytes)} reclaimed.",
+            "",
+        ]
+        if report.fatal:
+            lines += [f"> **Error:** {report.fatal}", ""]
+    changes = plan.changes
+    if changes:
+        status = (
+            {id(o.decision): f"{o.status}{': ' + o.detail if o.detail else ''}" for o in report.outcomes}
+            if report
+            else {}
+        )
+        head = "| action | repository | digest | tags | bytes | reason |" + (" result |" if report else "")
+        lines += [head, "|" + "---|" * (7 if report else 6)]
+        for d in changes:
+            tags = ", ".join(d.remove_tags) or "&lt;untagged&gt;"
+            row = (
+                f"| {d.action.value} | {d.repository} | `{d.artifact.short}` | {tags} | "
+                f"{format_bytes(d.bytes) if d.bytes else ''} | {d.reason} |"
+            )
+            if report:
+                row += f" {status.get(id(d), 'not attempted')} |"
+            lines.append(row.replace("\n", " "))
+    else:
+        lines.append("Nothing to do.")
+    for w in plan.warnings:
+        lines.append(f"\n> warning: {w}")
+    return "\n".join(lines) + "\n"

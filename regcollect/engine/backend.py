@@ -1,45 +1,73 @@
 """Apply plan items to the Docker Engine, with docker's semantics and nothing more forceful.
 
 A delete removes the repository's tags by name, so the last one deletes the image exactly as
-`docker rmi name` does (a stopped container still refuses it unless the user chose otherwise);
-an untagged image goes by id. Untagged parents go with their last child, as docker prunes them.
-Each item is re-inspected first: new tags, or a container created since the plan, skip it.
+`docker rmi name` does: a name never removes a tag the plan did not name, and the engine itself
+refuses (409) an image a container uses, reported as "changed since plan". Re-verification uses a
+snapshot of the engine's images (one list call, refreshed every VERIFY_EVERY items): an image
+with a tag that is new since the plan is skipped whole. A delete by id (untagged images, --force)
+is also checked against the containers, since the engine would not refuse it for a new container.
+Untagged parents go with their last child, as docker prunes them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 from regcollect.engine.client import EngineClient
-from regcollect.errors import NotFound
+from regcollect.errors import ChangedSincePlan, Conflict, NotFound
 from regcollect.planner import Action, Decision, Plan
+
+VERIFY_EVERY = 50
 
 
 class LocalBackend:
     def __init__(self, engine: EngineClient, plan: Plan, journal: object = None):
         self.engine = engine
         self.journal = journal
+        self._uses = 0
+        self._tags: dict[str, set[str]] | None = None
+        self._lock = threading.Lock()
         self.planned_containers = {d.digest: {c.id for c in d.artifact.containers} for d in plan.decisions}
 
+    def _snapshot(self) -> dict[str, set[str]]:
+        self._uses += 1
+        if self._tags is None or self._uses % VERIFY_EVERY == 0:
+            self._tags = {
+                i["Id"]: set(i.get("RepoTags") or []) - {"<none>:<none>"} for i in self.engine.images()
+            }
+        return self._tags
+
     async def verify(self, d: Decision) -> str | None:
-        try:
-            info = self.engine.inspect(d.digest)
-        except NotFound:
+        return await asyncio.to_thread(self._verify, d)
+
+    def _verify(self, d: Decision) -> str | None:
+        tags = self._snapshot().get(d.digest)
+        if tags is None:
             return None  # already gone: delete reports it so
-        tags = {t.rsplit(":", 1)[1] for t in info.get("RepoTags") or [] if _repo(t) == d.repository}
+        planned = {f"{d.repository}:{t}" for t in d.artifact.tags}
         if d.action is Action.DELETE:
-            new = sorted(tags - set(d.artifact.tags))
+            new = sorted(t for t in tags if t not in planned and t.rsplit(":", 1)[0] == d.repository)
             if new:
-                return f"new tag {d.repository}:{new[0]} points at it"
-        users = [c for c in self.engine.containers() if c.get("ImageID") == d.digest]
-        planned = self.planned_containers.get(d.digest, set())
-        for c in users:
-            name = (c.get("Names") or ["?"])[0].lstrip("/")
-            if c.get("State") == "running" and d.action is Action.DELETE:
-                return f"container {name} now runs it"
-            if c["Id"] not in planned and d.action is Action.DELETE:
-                return f"container {name} was created from it since the plan"
+                return f"new tag {new[0]} points at it"
+        if d.action is Action.DELETE and (d.force or not d.artifact.tags):
+            users = [c for c in self.engine.containers() if c.get("ImageID") == d.digest]
+            known = self.planned_containers.get(d.digest, set())
+            for c in users:
+                name = (c.get("Names") or ["?"])[0].lstrip("/")
+                if c.get("State") == "running":
+                    return f"container {name} now runs it"
+                if c["Id"] not in known:
+                    return f"container {name} was created from it since the plan"
         return None
 
     async def untag(self, d: Decision) -> str | None:
+        return await asyncio.to_thread(self._untag, d)
+
+    async def delete(self, d: Decision) -> str | None:
+        return await asyncio.to_thread(self._delete, d)
+
+    def _untag(self, d: Decision) -> str | None:
         for tag in d.remove_tags:
             try:
                 self.engine.remove_image(f"{d.repository}:{tag}")
@@ -48,7 +76,7 @@ class LocalBackend:
         self._record(d, "done")
         return None
 
-    async def delete(self, d: Decision) -> str | None:
+    def _delete(self, d: Decision) -> str | None:
         for cid in d.containers_first:
             try:
                 self.engine.remove_container(cid)
@@ -59,20 +87,26 @@ class LocalBackend:
                 self.engine.remove_image(d.digest, force=True)
                 self._record(d, "done")
                 return "forced: layers stay on disk until its containers are removed"
+            deleted = False
             for tag in d.artifact.tags:
                 try:
-                    self.engine.remove_image(f"{d.repository}:{tag}")
+                    result = self.engine.remove_image(f"{d.repository}:{tag}")
                 except NotFound:
                     continue
-            try:
-                info = self.engine.inspect(d.digest)
-            except NotFound:
-                self._record(d, "done")
-                return None
-            if info.get("RepoTags"):
-                self._record(d, "done")
-                return None  # other repositories still name it; their items remove those tags
-            self.engine.remove_image(d.digest)
+                deleted = deleted or any(e.get("Deleted") == d.digest for e in result)
+            if not deleted:
+                try:
+                    info = self.engine.inspect(d.digest)
+                except NotFound:
+                    self._record(d, "done", "already gone")
+                    return "already gone"
+                if info.get("RepoTags"):
+                    self._record(d, "done")
+                    return None  # other repositories still name it; their items remove those tags
+                self.engine.remove_image(d.digest)
+        except Conflict as exc:
+            self._record(d, "skipped", str(exc))
+            raise ChangedSincePlan(str(exc)) from None
         except NotFound:
             self._record(d, "done", "already gone")
             return "already gone"
@@ -82,9 +116,3 @@ class LocalBackend:
     def _record(self, d: Decision, status: str, detail: str = "") -> None:
         if self.journal is not None:
             self.journal.local(d, status, detail)  # type: ignore[attr-defined]
-
-
-def _repo(ref: str) -> str:
-    from regcollect.engine.inventory import repo_and_tag
-
-    return repo_and_tag(ref)[0]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from regcollect.engine.client import EngineClient
@@ -97,7 +98,9 @@ def build_inventory(engine: EngineClient) -> Inventory:
     sizes = {i["Id"]: int(i.get("Size") or 0) for i in df.get("Images") or []}
     shared = {i["Id"]: max(int(i.get("SharedSize") or 0), 0) for i in df.get("Images") or []}
     # Layer chains and LastTagTime are only in inspect: one call per image.
-    details = {img["Id"]: engine.inspect(img["Id"]) for img in images}
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one engine call each; the engine serves many
+        ids = [i["Id"] for i in images]
+        details = dict(zip(ids, pool.map(engine.inspect, ids), strict=True))
     chains = {iid: chain_ids(list((d.get("RootFS") or {}).get("Layers") or [])) for iid, d in details.items()}
     blobs = solve_layer_runs(chains, sizes, shared)
 

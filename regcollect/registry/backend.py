@@ -1,8 +1,13 @@
 """Apply plan items to a registry: re-verify, delete by digest, untag portably.
 
-Before the first change in a repository, its tags are listed again; before each item, the item's
-tags are resolved again (HEAD), and any tag that appeared since the plan is resolved too. A tag that
-moved, or a new tag on a doomed digest, skips the item ("changed since plan").
+Re-verification, two parts. Per repository, refreshed every VERIFY_EVERY changes: list the tags
+again and resolve (HEAD) every tag that is new since the plan and every tag the plan keeps; a
+delete is skipped ("changed since plan") when such a tag now points at its digest (a rollback of
+`latest` onto an old image), or at new content that needs it (an index whose children include
+it). Per item, just before the change (`--verify item`, the default): every tag the plan saw on
+the digest still points at it. `--verify repository` leaves out the per-item part for deletes,
+which costs one HEAD per doomed tag (docs/performance.md); untags always check their tags, so a
+throwaway never lands on new content.
 Untag: DELETE by tag where the registry allows it, else push a unique throwaway manifest to the
 tag and delete the throwaway by digest (regclient's way); then check the kept tags still resolve.
 """
@@ -15,10 +20,11 @@ import secrets
 from collections import defaultdict
 from typing import Any
 
-from regcollect.errors import AuthError, DeleteDisabled, RegcollectError, RegistryError
+from regcollect.errors import AuthError, DeleteDisabled, NotFound, RegcollectError, RegistryError
 from regcollect.planner import Action, Decision, Plan
 from regcollect.registry.client import OCI_MANIFEST, RegistryClient, sha256_digest
 
+VERIFY_EVERY = 50
 EMPTY_CONFIG = b"{}"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 THROWAWAY_ARTIFACT = "application/vnd.regcollect.untag.v1"
@@ -42,24 +48,50 @@ def throwaway_manifest() -> bytes:
 
 
 class RemoteBackend:
-    def __init__(self, client: RegistryClient, plan: Plan, journal: Any = None):
+    def __init__(self, client: RegistryClient, plan: Plan, journal: Any = None, verify: str = "item"):
         self.client = client
         self.journal = journal
+        self.per_item = verify == "item"
         self.known_tags: dict[str, set[str]] = defaultdict(set)
+        self.kept_tags: dict[str, dict[str, str]] = defaultdict(dict)  # repo -> tag -> digest
+        self.known_digests: dict[str, set[str]] = defaultdict(set)
         for d in plan.decisions:
             self.known_tags[d.repository].update(d.artifact.tags)
-        self._fresh: dict[str, asyncio.Task[dict[str, str | None]]] = {}
+            self.known_digests[d.repository].add(d.digest)
+            for t in d.kept_tags:
+                self.kept_tags[d.repository][t] = d.digest
+        self._snapshot: dict[str, asyncio.Task[dict[str, str]]] = {}
+        self._uses: dict[str, int] = defaultdict(int)
         self._probed: dict[str, asyncio.Task[None]] = {}
         self.delete_by_tag: bool | None = None
         self.leftover_throwaways: list[str] = []
 
     # verification ---------------------------------------------------------------------------
-    async def _new_tags(self, repo: str) -> dict[str, str | None]:
-        """Tags that appeared since the plan, and the digest each resolves to now."""
+    async def _take_snapshot(self, repo: str) -> dict[str, str]:
+        """digest -> why deleting it is no longer safe, from tags that are new or kept."""
         tags = await self.client.tags(repo)
-        new = [t for t in tags if t not in self.known_tags[repo]]
-        digests = await asyncio.gather(*(self.client.head_manifest(repo, t) for t in new))
-        return dict(zip(new, digests, strict=True))
+        watch = [t for t in tags if t not in self.known_tags[repo] or t in self.kept_tags[repo]]
+        now = await asyncio.gather(*(self.client.head_manifest(repo, t) for t in watch))
+        unsafe: dict[str, str] = {}
+        for tag, digest in zip(watch, now, strict=True):
+            if digest is None or self.kept_tags[repo].get(tag) == digest:
+                continue
+            unsafe.setdefault(digest, f"tag {tag} now points at it")
+            if digest not in self.known_digests[repo]:
+                for child in await self._needs(repo, digest):
+                    unsafe.setdefault(child, f"new content tagged {tag} needs it")
+        return unsafe
+
+    async def _needs(self, repo: str, digest: str) -> list[str]:
+        try:
+            doc = (await self.client.get_manifest(repo, digest)).json()
+        except (NotFound, ValueError):
+            return []
+        out = [m.get("digest") for m in doc.get("manifests") or [] if isinstance(m, dict)]
+        subject = doc.get("subject")
+        if isinstance(subject, dict):
+            out.append(subject.get("digest"))
+        return [d for d in out if isinstance(d, str)]
 
     def _once(self, cache: dict[str, Any], repo: str, factory: Any) -> Any:
         if repo not in cache:
@@ -68,46 +100,62 @@ class RemoteBackend:
 
     async def verify(self, d: Decision) -> str | None:
         repo, digest = d.repository, d.digest
-        await self._once(self._probed, repo, self._probe_delete)
-        new = await self._once(self._fresh, repo, self._new_tags)
-        moved = [t for t, now in new.items() if now == digest]
-        if moved and d.action is Action.DELETE:
-            return f"new tag {', '.join(sorted(moved))} points at {d.artifact.short}"
-        current = await asyncio.gather(*(self.client.head_manifest(repo, t) for t in d.artifact.tags))
-        for tag, now in zip(d.artifact.tags, current, strict=True):
-            if now is None and tag in d.remove_tags:
-                continue  # already gone: nothing to undo there
-            if now != digest:
-                where = "was removed" if now is None else f"now points at {now[:19]}"
-                return f"tag {tag} {where}"
+        self._uses[repo] += 1
+        if self._uses[repo] % VERIFY_EVERY == 0:
+            self._snapshot.pop(repo, None)  # refresh: a long run re-reads the repository
+        unsafe = await self._once(self._snapshot, repo, self._take_snapshot)
+        if d.action is Action.DELETE:
+            if digest in unsafe:
+                return unsafe[digest]
+            if not self.per_item:
+                return None
+        else:
+            await self._once(self._probed, repo, self._probe_delete)
+        # Just before the change: every tag the plan saw on this digest still points at it.
+        tags = d.artifact.tags if d.action is Action.DELETE else d.remove_tags
+        current = await asyncio.gather(*(self.client.head_manifest(repo, t) for t in tags))
+        for tag, now in zip(tags, current, strict=True):
+            if now is not None and now != digest:
+                return f"tag {tag} now points at {now[:19]}"
         return None
 
     async def _probe_delete(self, repo: str) -> None:
-        """DELETE a digest that cannot exist: 404 means deletes work here; nothing is touched."""
+        """Before the first untag (which writes a throwaway it must then delete): DELETE a digest
+        that cannot exist. 404 means deletes work here; nothing is touched."""
+        await self._delete(repo, PROBE_DIGEST)
+
+    async def _delete(self, repo: str, ref: str) -> bool:
+        """DELETE with the refusals that concern the whole run made clear."""
         try:
-            await self.client.delete_manifest(repo, PROBE_DIGEST)
+            return await self.client.delete_manifest(repo, ref)
         except AuthError as exc:
             raise AuthError(
                 f"missing permission: the credentials may not delete in repository {repo} "
                 f"(action 'delete' needed; {exc})"
             ) from None
+        except DeleteDisabled:
+            raise
         except RegistryError as exc:
-            if exc.status == 400 and exc.code in (None, "UNSUPPORTED"):
+            if exc.status in (400, 405) and exc.code in (None, "UNSUPPORTED"):
                 raise DeleteDisabled(
                     f"the registry has deletion disabled ({exc}); "
                     "in distribution set storage.delete.enabled: true",
                     status=exc.status,
                     code=exc.code,
                 ) from None
-            if exc.status != 400:  # DIGEST_INVALID etc. on an impossible digest is fine
-                raise
+            if ref == PROBE_DIGEST and exc.status == 400:
+                return False  # DIGEST_INVALID and the like on an impossible digest: deletes work
+            raise
 
     # changes --------------------------------------------------------------------------------
     async def delete(self, d: Decision) -> str | None:
         if self.journal:
-            await self.journal.before(d, self.client)
+            try:
+                await self.journal.before(d, self.client)
+            except NotFound:
+                return "already gone"  # nothing to journal, nothing to delete
         try:
-            gone_now = await self.client.delete_manifest(d.repository, d.digest)
+            gone_now = await self._delete(d.repository, d.digest)
         except RegcollectError as exc:
             if self.journal:
                 self.journal.after(d, "failed", str(exc))

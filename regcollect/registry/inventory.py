@@ -106,9 +106,11 @@ class RemoteDiscovery:
         return facts
 
     async def resolve_tag(self, repo: str, tag: str) -> Manifest | None:
-        """Warm: HEAD the tag and reuse the cached manifest; cold: GET it."""
+        """Seen before (a hint in the cache): HEAD the tag and reuse the cached manifest when the
+        digest is unchanged. Never seen: one GET. Tags move, so a hint is only ever a hint."""
         try:
-            if self.cache:
+            hint = self.cache.tag_hint(self.client.host, repo, tag) if self.cache else None
+            if hint is not None:
                 digest = await self.client.head_manifest(repo, tag)
                 if digest is None:
                     return None
@@ -127,6 +129,8 @@ class RemoteDiscovery:
         for tag, m in zip(tags, resolved, strict=True):
             if m is None:
                 continue
+            if self.cache:
+                self.cache.put_tag_hint(self.client.host, repo, tag, m.digest)
             by_digest.setdefault(m.digest, (m, []))[1].append(tag)
         arts: dict[str, Artifact] = {}
         await asyncio.gather(*(self._add(repo, m, sorted(t), arts, None) for m, t in by_digest.values()))
@@ -221,18 +225,21 @@ class RemoteDiscovery:
             await self._referrers(repo, a, arts)
 
     async def _referrers(self, repo: str, a: Artifact, arts: dict[str, Artifact]) -> None:
-        if self.referrers_api is False:
-            return
+        """The referrers API where the registry has it (probed once; without it, the fallback
+        tag and cosign tags are ordinary tags and were listed already)."""
         if self.referrers_api is None:
             async with self._referrers_lock:
                 if self.referrers_api is None:
                     found = await self.client.referrers(repo, a.digest)
                     self.referrers_api = found is not None
-                    descs = found or []
-                else:
-                    descs = await self.client.referrers(repo, a.digest) or []
-        else:
-            descs = await self.client.referrers(repo, a.digest) or []
+                    await self._add_referrers(repo, a, arts, found or [])
+                    return
+        if self.referrers_api:
+            await self._add_referrers(repo, a, arts, await self.client.referrers(repo, a.digest) or [])
+
+    async def _add_referrers(
+        self, repo: str, a: Artifact, arts: dict[str, Artifact], descs: list[dict[str, Any]]
+    ) -> None:
         for desc in descs:
             d = _descriptor_digest(desc)
             if d and d not in arts:

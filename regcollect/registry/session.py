@@ -34,6 +34,7 @@ class RemoteOptions:
     password: str | None = None
     concurrency: int = 8
     use_cache: bool = True
+    verify: str = "item"
     log: Callable[[str], None] | None = None
 
 
@@ -66,9 +67,9 @@ async def plan_remote(
 
 
 async def apply_remote(
-    client: RegistryClient, plan: Plan, *, concurrency: int, journal: object = None
+    client: RegistryClient, plan: Plan, *, concurrency: int, journal: object = None, verify: str = "item"
 ) -> tuple[Report, list[str]]:
-    backend = RemoteBackend(client, plan, journal=journal)
+    backend = RemoteBackend(client, plan, journal=journal, verify=verify)
     report = await execute(plan, backend, concurrency=concurrency)
     notes = []
     if backend.leftover_throwaways:

@@ -170,3 +170,22 @@ def test_sigkill_mid_apply_then_rerun_finishes_and_journal_restores(registry, pu
     assert restore.returncode == 0, restore.stdout + restore.stderr
     assert all(p.exists(repo, i.digest) for i in imgs)
     assert p.tags(repo) == [f"v{i:02d}" for i in range(40)]
+
+
+def test_rollback_of_a_kept_tag_onto_a_doomed_digest_skips_that_delete(registry, pusher, run, tmp_path):
+    """Pain point 9: a cleanup racing a push. `latest` is rolled back onto v0 after the review."""
+    host = registry("open")["host"]
+    p = pusher("open")
+    repo = unique("rollback") + "/app"
+    imgs = [p.image(repo, f"v{i}", created=ts(10 - i)) for i in range(3)]
+    p.manifest(repo, "latest", imgs[2].data, imgs[2].media_type)
+    plan = tmp_path / "plan.json"
+    plan.write_text(run("remote", host, "--repo", repo, "--keep-last", "1", "--dry-run", "-o", "json").out)
+    p.manifest(repo, "latest", imgs[0].data, imgs[0].media_type)  # rollback
+    for verify in ("repository", "item"):
+        r = run("apply", str(plan), "--yes", "--verify", verify)
+        assert r.code == 0, r.out + r.err
+        assert p.resolve(repo, "latest") == imgs[0].digest
+        assert p.exists(repo, imgs[0].digest)
+        assert "changed since plan: tag latest now points at it" in r.out
+    assert not p.exists(repo, imgs[1].digest)

@@ -110,6 +110,8 @@ def test_globs():
     assert repo_matches("team/**", "team/a/b")
     assert repo_matches("**", "anything/at/all")
     assert repo_matches("app?", "app1")
+    assert repo_matches("[a-m]*/**", "alpha/x/y") and not repo_matches("[a-m]*/**", "zeta/x")
+    assert repo_matches("[!a-m]*", "zeta") and not repo_matches("[!a-m]*", "alpha")
 
 
 def test_durations_and_sizes():

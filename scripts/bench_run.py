@@ -1,0 +1,364 @@
+"""The benchmark behind scripts/bench. See docs/performance.md for what it measures and why.
+
+Remote: seeds R repositories x T tags once into a golden storage directory, then gives every
+contender its own copy and its own registry process, and prints wall time and the registry's CPU
+seconds (from /proc/PID/stat) for: the raw client at its best concurrency, regcollect cold (empty
+cache) and warm (the cache of a cold run). Each contender must leave exactly the newest KEEP tags.
+Also: plan a synthetic 1,000,000-artifact inventory (time, peak RSS), and local deletion of N
+images by regcollect and by `docker rmi`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import services as svc
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("REGCOLLECT_BENCH_DIR", "/tmp/regcollect-bench"))
+PORT = int(os.environ.get("REGCOLLECT_BENCH_PORT", "15400"))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+class Registry:
+    def __init__(self, storage: Path, port: int):
+        self.root = storage.parent
+        self.port = port
+        conf = self.root / "config.yml"
+        conf.write_text(svc.registry_config(self.root, port, delete=True, auth=None))
+        if storage != self.root / "data":
+            raise ValueError("storage must be ROOT/data")
+        self.proc = subprocess.Popen(
+            ["docker-registry", "serve", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        svc._wait_http(f"http://127.0.0.1:{port}/v2/", self.root / "log")
+        self.cpu0 = cpu_seconds(self.proc.pid)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid) - self.cpu0
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+
+
+async def seed(host: str, repos: int, tags: int) -> None:
+    """Docker media types; each image its own config (its own `created`); one layer per repo."""
+    from tests.support.images import DOCKER_CONFIG, DOCKER_LAYER, DOCKER_MANIFEST, digest_of
+
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    sem = asyncio.Semaphore(8)
+    async with httpx.AsyncClient(base_url=f"http://{host}", timeout=60) as http:
+
+        async def blob(repo: str, data: bytes) -> str:
+            d = digest_of(data)
+            async with sem:
+                r = await http.post(f"/v2/{repo}/blobs/uploads/")
+                loc = r.headers["Location"]
+                r = await http.put(f"{loc}{'&' if '?' in loc else '?'}digest={d}", content=data)
+                r.raise_for_status()
+            return d
+
+        async def image(repo: str, i: int, layer: str, layer_size: int) -> None:
+            created = (now - dt.timedelta(hours=(i * 7919) % tags)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            cfg = json.dumps(
+                {
+                    "created": created,
+                    "architecture": "amd64",
+                    "os": "linux",
+                    "config": {"Labels": {"n": str(i)}},
+                    "rootfs": {"type": "layers", "diff_ids": [layer]},
+                }
+            ).encode()
+            cd = await blob(repo, cfg)
+            man = json.dumps(
+                {
+                    "schemaVersion": 2,
+                    "mediaType": DOCKER_MANIFEST,
+                    "config": {"mediaType": DOCKER_CONFIG, "digest": cd, "size": len(cfg)},
+                    "layers": [{"mediaType": DOCKER_LAYER, "digest": layer, "size": layer_size}],
+                }
+            ).encode()
+            async with sem:
+                r = await http.put(
+                    f"/v2/{repo}/manifests/t{i:04d}", content=man, headers={"Content-Type": DOCKER_MANIFEST}
+                )
+                r.raise_for_status()
+
+        for r in range(repos):
+            repo = f"bench/r{r:03d}"
+            layer_data = os.urandom(1024)
+            layer = await blob(repo, layer_data)
+            await asyncio.gather(*(image(repo, i, layer, len(layer_data)) for i in range(tags)))
+
+
+def expected(repos: int, tags: int, keep: int) -> dict[str, list[str]]:
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    out = {}
+    for r in range(repos):
+        ranked = sorted(
+            ((now - dt.timedelta(hours=(i * 7919) % tags), f"t{i:04d}") for i in range(tags)), reverse=True
+        )
+        out[f"bench/r{r:03d}"] = sorted(t for _, t in ranked[:keep])
+    return out
+
+
+def remaining(host: str, repos: int) -> dict[str, list[str]]:
+    with httpx.Client(base_url=f"http://{host}") as http:
+        return {
+            f"bench/r{r:03d}": sorted(http.get(f"/v2/bench/r{r:03d}/tags/list").json().get("tags") or [])
+            for r in range(repos)
+        }
+
+
+def contender(
+    name: str,
+    golden: Path,
+    cmd_for: object,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    before: object = None,
+) -> dict:
+    """Median of args.repeat runs, each on a fresh copy of the golden storage."""
+    runs = []
+    for _ in range(args.repeat):
+        if before:
+            before()  # type: ignore[operator]
+        runs.append(_one(name, golden, cmd_for, args, env))
+    runs.sort(key=lambda r: r["wall"])
+    mid = dict(runs[len(runs) // 2])
+    mid["correct"] = all(r["correct"] for r in runs)
+    mid["walls"] = [round(r["wall"], 2) for r in runs]
+    return mid
+
+
+def _one(name: str, golden: Path, cmd_for: object, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    root = WORK / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    shutil.copytree(golden, root / "data")
+    os.sync()  # the copy's writeback must not land on the registry's CPU time
+    reg = Registry(root / "data", PORT + 1)
+    try:
+        cmd = cmd_for(reg.host)  # type: ignore[operator]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        wall = time.monotonic() - t0
+        cpu = reg.cpu()
+        ok = proc.returncode == 0 and remaining(reg.host, args.repos) == expected(
+            args.repos, args.tags, args.keep
+        )
+        if proc.returncode != 0:
+            print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
+    finally:
+        reg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return {"name": name, "wall": wall, "registry_cpu": cpu, "correct": ok}
+
+
+def bench_remote(args: argparse.Namespace) -> list[dict]:
+    golden_root = WORK / "golden"
+    if not (golden_root / f"seeded-{args.repos}x{args.tags}").exists():
+        shutil.rmtree(golden_root, ignore_errors=True)
+        golden_root.mkdir(parents=True)
+        reg = Registry(golden_root / "data", PORT)
+        try:
+            t0 = time.monotonic()
+            asyncio.run(seed(reg.host, args.repos, args.tags))
+            print(f"seeded {args.repos}x{args.tags} in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+        finally:
+            reg.stop()
+        (golden_root / f"seeded-{args.repos}x{args.tags}").touch()
+    golden = golden_root / "data"
+    py = sys.executable
+    results = []
+    best = None
+    for c in args.raw_concurrency:
+        r = contender(
+            f"raw-c{c}",
+            golden,
+            lambda h, c=c: [py, str(ROOT / "scripts/rawclient.py"), h, str(args.keep), str(c)],
+            args,
+            dict(os.environ),
+        )
+        results.append(r)
+        if r["correct"] and (best is None or r["wall"] < best["wall"]):
+            best = r
+    cache = WORK / "cache"
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), XDG_STATE_HOME=str(WORK / "state"))
+
+    def clear_cache() -> None:
+        shutil.rmtree(cache, ignore_errors=True)
+
+    def warm_cache() -> None:  # a cold run on its own copy fills the cache
+        clear_cache()
+        _one("warmup", golden, rc_for("item"), args, env)
+
+    def rc_for(verify: str):  # type: ignore[no-untyped-def]
+        return lambda h: [
+            py,
+            "-m",
+            "regcollect",
+            "remote",
+            h,
+            "--repo",
+            "bench/*",
+            "--keep-last",
+            str(args.keep),
+            "--yes",
+            "-q",
+            "--concurrency",
+            str(args.concurrency),
+            "--verify",
+            verify,
+        ]
+
+    for verify in args.verify:
+        results.append(contender(f"regcollect-cold-{verify}", golden, rc_for(verify), args, env, clear_cache))
+        results.append(contender(f"regcollect-warm-{verify}", golden, rc_for(verify), args, env, warm_cache))
+    for r in results:
+        r["ratio"] = r["wall"] / best["wall"] if best else None
+        r["cpu_ratio"] = r["registry_cpu"] / best["registry_cpu"] if best else None
+    return results
+
+
+def bench_plan(n: int) -> dict:
+    code = f"""
+import datetime as dt, resource, time
+from regcollect.model import Artifact, Blob, Inventory
+from regcollect.planner import evaluate
+from regcollect.policy import policy_from_flags
+now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+t0 = time.monotonic()
+arts = []
+for i in range({n}):
+    repo = f"team{{i % 10000:05d}}/app"
+    arts.append(Artifact(repository=repo, digest=f"sha256:{{i:064x}}", tags=(f"t{{i}}",),
+                         created=now - dt.timedelta(minutes=i), blobs=(Blob(f"sha256:{{i:064x}}", 1000),)))
+inv = Inventory("remote", "synthetic", arts)
+built = time.monotonic() - t0
+t1 = time.monotonic()
+plan = evaluate(inv, policy_from_flags(repos=(), keep_last=5, keep_tags=(), older_than="30d",
+                untagged=False, keep_labels=()), now)
+planned = time.monotonic() - t1
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(built, planned, rss, len(plan.decisions))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return {
+        "artifacts": int(out[3]),
+        "build_s": float(out[0]),
+        "plan_s": float(out[1]),
+        "peak_rss_mb": float(out[2]),
+    }
+
+
+def bench_local(n: int) -> dict:
+    from tests.support.dockertar import layer_tar, load_image
+
+    info = svc.start(svc.DEFAULT_STATE, svc.DEFAULT_PORT_BASE)
+    import docker
+
+    client = docker.DockerClient(base_url=info["docker_host"])
+    env = dict(os.environ, DOCKER_HOST=info["docker_host"], XDG_STATE_HOME=str(WORK / "state"))
+    now = dt.datetime.now(dt.UTC)
+    out = {}
+    for who in ("docker-rmi", "regcollect"):
+        ids = [
+            load_image(client, f"benchlocal/{who}:i{i}", created=now, layers=[layer_tar(os.urandom(64))]).id
+            for i in range(n)
+        ]
+        if who == "docker-rmi":
+            cmd = ["docker", "rmi", *ids]
+        else:
+            cmd = [sys.executable, "-m", "regcollect", "local", *ids, "--yes", "-q"]
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        out[who] = time.monotonic() - t0
+        left = [i for i in ids if client.api.images(quiet=True, filters={"reference": f"benchlocal/{who}"})]
+        if proc.returncode != 0 or left:
+            print(proc.stdout[-1000:], proc.stderr[-1000:], file=sys.stderr)
+            out[who + "_correct"] = False
+    client.close()
+    out["ratio"] = out["regcollect"] / out["docker-rmi"]
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repos", type=int, default=20)
+    ap.add_argument("--tags", type=int, default=100)
+    ap.add_argument("--keep", type=int, default=5)
+    ap.add_argument("--concurrency", type=int, default=6, help="regcollect --concurrency")
+    ap.add_argument("--raw-concurrency", type=int, nargs="+", default=[4, 8, 16])
+    ap.add_argument("--verify", nargs="+", default=["item", "repository"], choices=["item", "repository"])
+    ap.add_argument("--repeat", type=int, default=3, help="runs per contender; the median is reported")
+    ap.add_argument("--plan-artifacts", type=int, default=1_000_000)
+    ap.add_argument("--local-images", type=int, default=200)
+    ap.add_argument(
+        "--only", choices=["remote", "plan", "local"], nargs="+", default=["remote", "plan", "local"]
+    )
+    ap.add_argument("--json", type=Path, help="also write the figures here")
+    args = ap.parse_args()
+    svc.ensure_packages()
+    WORK.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
+        "args": vars(args) | {"json": None},
+    }
+    if "remote" in args.only:
+        report["remote"] = bench_remote(args)
+        print(f"\nremote: {args.repos} repositories x {args.tags} tags, keep {args.keep}")
+        print(
+            f"{'contender':<28} {'wall s':>7} {'x raw':>6} {'registry cpu s':>15} {'x raw':>6}  correct  runs"
+        )
+        for r in report["remote"]:
+            print(
+                f"{r['name']:<28} {r['wall']:>7.2f} {r['ratio'] or 0:>6.2f} {r['registry_cpu']:>15.2f} "
+                f"{r['cpu_ratio'] or 0:>6.2f}  {str(r['correct']):<7}  {r['walls']}"
+            )
+    if "plan" in args.only:
+        report["plan"] = bench_plan(args.plan_artifacts)
+        p = report["plan"]
+        print(
+            f"\nplan: {p['artifacts']} artifacts in 10,000 repositories: planned in {p['plan_s']:.1f}s "
+            f"(inventory built in {p['build_s']:.1f}s), peak RSS {p['peak_rss_mb']:.0f} MB"
+        )
+    if "local" in args.only:
+        report["local"] = bench_local(args.local_images)
+        loc = report["local"]
+        print(
+            f"\nlocal: delete {args.local_images} images: docker rmi {loc['docker-rmi']:.2f}s, "
+            f"regcollect {loc['regcollect']:.2f}s ({loc['ratio']:.2f}x)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
