@@ -34,7 +34,9 @@ def _option_row(p: click.Parameter) -> str:
 def render() -> str:
     from regcollect import commands  # noqa: F401 - registers the subcommands
 
-    ctx = click.Context(cli, info_name="regcollect", terminal_width=80, max_content_width=80)
+    # The same settings as a real invocation (click caches the help option per command).
+    settings = dict(cli.context_settings, terminal_width=80, max_content_width=80)
+    ctx = click.Context(cli, info_name="regcollect", **settings)
     out = [
         "# Command reference",
         "",

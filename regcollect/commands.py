@@ -24,6 +24,7 @@ from regcollect.cli import (
 from regcollect.errors import EXIT_FAILED, EXIT_OK, UsageError
 from regcollect.executor import Report
 from regcollect.planner import Plan
+from regcollect.progress import Progress
 
 
 def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,6 +95,7 @@ def _remote_options(registry: str, kw: dict[str, Any], password: str | None, con
         password=password,
         concurrency=kw["concurrency"],
         log=console.debug if console.verbose else None,
+        verify=kw["verify"],
     )
 
 
@@ -106,7 +108,7 @@ def _journal(path: str | None, target: str) -> Any:
 def _remote_flow(
     console: Console,
     opts: Any,
-    make_plan: Callable[[Any, Any], Any] | None,
+    make_plan: Callable[..., Any] | None,
     plan: Plan | None,
     *,
     dry_run: bool,
@@ -124,7 +126,8 @@ def _remote_flow(
         try:
             if plan is None:
                 assert make_plan is not None
-                plan = runner.run(make_plan(client, cache))
+                with Progress(console.output == "text" and not console.quiet) as bars:
+                    plan = runner.run(make_plan(client, cache, bars.task("repositories read")))
             if cache:
                 cache.close()
                 cache = None
@@ -197,8 +200,8 @@ def remote(
     opts = _remote_options(registry, conn, password, console)
     patterns = list(repos) or policy.patterns
 
-    def make_plan(client: Any, cache: Any) -> Any:
-        return plan_remote(client, policy, patterns, now_utc(), cache=cache)
+    def make_plan(client: Any, cache: Any, progress: Any = None) -> Any:
+        return plan_remote(client, policy, patterns, now_utc(), cache=cache, progress=progress)
 
     return _remote_flow(
         console, opts, make_plan, None, dry_run=dry_run, yes=yes, journal_path=journal, use_cache=not no_cache

@@ -67,10 +67,16 @@ async def plan_remote(
 
 
 async def apply_remote(
-    client: RegistryClient, plan: Plan, *, concurrency: int, journal: object = None, verify: str = "item"
+    client: RegistryClient,
+    plan: Plan,
+    *,
+    concurrency: int,
+    journal: object = None,
+    verify: str = "item",
+    on_done: Callable[..., None] | None = None,
 ) -> tuple[Report, list[str]]:
     backend = RemoteBackend(client, plan, journal=journal, verify=verify)
-    report = await execute(plan, backend, concurrency=concurrency)
+    report = await execute(plan, backend, concurrency=concurrency, on_done=on_done)
     notes = []
     if backend.leftover_throwaways:
         notes.append(

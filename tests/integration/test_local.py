@@ -255,3 +255,16 @@ def test_reclaimable_bytes_match_the_engine_within_five_percent(engine, run):
     assert not any(exists(engine, g.id) for g in gone)
     assert len([o for o in only if exists(engine, o.id)]) == 1
     assert abs(predicted - (before - after)) <= 0.05 * (before - after), (predicted, before - after)
+
+
+def test_min_age_protects_recently_used_images(engine, run):
+    mark = unique("age")
+    old = load_image(engine, f"{mark}/a:old", created=ts(90), labels={"suite": mark})
+    used = load_image(engine, f"{mark}/a:used", created=ts(90), labels={"suite": mark})
+    engine.images.get(used.id).tag(f"{mark}/a", "retagged-now")  # LastTagTime: now
+    r = run("local", "--unused", "--min-age", "1d", "--filter", f"label=suite={mark}", "--yes", "-o", "json")
+    assert r.code == 0, r.out + r.err
+    assert not exists(engine, old.id)
+    assert exists(engine, used.id)
+    reason = next(a["reason"] for a in r.json()["actions"] if a["digest"] == used.id)
+    assert "within --min-age 1d" in reason

@@ -189,3 +189,20 @@ def test_rollback_of_a_kept_tag_onto_a_doomed_digest_skips_that_delete(registry,
         assert p.exists(repo, imgs[0].digest)
         assert "changed since plan: tag latest now points at it" in r.out
     assert not p.exists(repo, imgs[1].digest)
+
+
+def test_verify_repository_deletes_a_digest_whose_doomed_tag_moved_away(registry, pusher, run, tmp_path):
+    """--verify repository skips the per-item check: a doomed tag re-pushed elsewhere is harmless
+    to the old digest's delete, which proceeds; the tag keeps its new content."""
+    host = registry("open")["host"]
+    p = pusher("open")
+    repo = unique("vrepo") + "/app"
+    imgs = [p.image(repo, f"v{i}", created=ts(10 - i)) for i in range(3)]
+    plan = tmp_path / "plan.json"
+    plan.write_text(run("remote", host, "--repo", repo, "--keep-last", "1", "--dry-run", "-o", "json").out)
+    moved = p.image(repo, "v0", created=ts(0))
+    r = run("apply", str(plan), "--yes", "--verify", "repository")
+    assert r.code == 0, r.out + r.err
+    assert "changed since plan" not in r.out
+    assert not p.exists(repo, imgs[0].digest)
+    assert p.resolve(repo, "v0") == moved.digest
