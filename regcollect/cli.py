@@ -69,6 +69,19 @@ class Console:
             click.echo(text, err=True)
 
 
+@dataclass(frozen=True)
+class PolicyFlags:
+    """The policy as given on the command line: a file, or the rule flags (one rule)."""
+
+    policy_file: str | None
+    repos: tuple[str, ...]
+    keep_last: int | None
+    keep_tags: tuple[str, ...]
+    older_than: str | None
+    untagged: bool
+    keep_labels: tuple[str, ...]
+
+
 def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The retention policy as flags, or --policy FILE: one Policy either way."""
     opts = [
@@ -112,9 +125,16 @@ def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="Keep images carrying this label (repeatable).",
         ),
     ]
+
+    @functools.wraps(f)
+    def collapse(*args: Any, **kw: Any) -> Any:
+        kw["flags"] = PolicyFlags(**{name: kw.pop(name) for name in PolicyFlags.__dataclass_fields__})
+        return f(*args, **kw)
+
+    wrapped: Callable[..., Any] = collapse
     for opt in reversed(opts):
-        f = opt(f)
-    return f
+        wrapped = opt(wrapped)
+    return wrapped
 
 
 def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,28 +166,19 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-def build_policy(
-    policy_file: str | None,
-    repos: tuple[str, ...],
-    keep_last: int | None,
-    keep_tags: tuple[str, ...],
-    older_than: str | None,
-    untagged: bool,
-    keep_labels: tuple[str, ...],
-    *,
-    required: bool = True,
-) -> Policy | None:
+def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:
+    """One Policy from a file or from the flags; refused (exit 2) before anything is contacted."""
     rule_flags: dict[str, Any] = dict(
-        keep_last=keep_last,
-        keep_tags=keep_tags,
-        older_than=older_than,
-        untagged=untagged,
-        keep_labels=keep_labels,
+        keep_last=flags.keep_last,
+        keep_tags=flags.keep_tags,
+        older_than=flags.older_than,
+        untagged=flags.untagged,
+        keep_labels=flags.keep_labels,
     )
-    if policy_file:
+    if flags.policy_file:
         if flags_given(**rule_flags):
             raise UsageError("--policy and rule flags (--keep-last, --keep-tag, ...) exclude each other")
-        return load_policy(policy_file)  # --repo, if given, narrows what is looked at
+        return load_policy(flags.policy_file)  # --repo, if given, narrows what is looked at
     if not flags_given(**rule_flags):
         if not required:
             return None
@@ -175,10 +186,10 @@ def build_policy(
             "no retention rule: give --keep-last, --older-than or --untagged, or --policy FILE "
             "(regcollect never deletes everything)"
         )
-    if keep_last is not None and keep_last < 0:
-        raise UsageError(f"--keep-last must not be negative, got {keep_last}")
+    if flags.keep_last is not None and flags.keep_last < 0:
+        raise UsageError(f"--keep-last must not be negative, got {flags.keep_last}")
     try:
-        return policy_from_flags(repos=repos, **rule_flags)
+        return policy_from_flags(repos=flags.repos, **rule_flags)
     except UsageError as exc:
         raise UsageError(
             str(exc)

@@ -12,6 +12,7 @@ import click
 
 from regcollect.cli import (
     Console,
+    PolicyFlags,
     build_policy,
     cli,
     confirm_mode,
@@ -169,13 +170,7 @@ def _remote_flow(
 @handle_errors
 def remote(
     registry: str,
-    policy_file: str | None,
-    repos: tuple[str, ...],
-    keep_last: int | None,
-    keep_tags: tuple[str, ...],
-    older_than: str | None,
-    untagged: bool,
-    keep_labels: tuple[str, ...],
+    flags: PolicyFlags,
     dry_run: bool,
     yes: bool,
     output: str,
@@ -194,11 +189,11 @@ def remote(
     from regcollect.registry.session import plan_remote
 
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
-    policy = build_policy(policy_file, repos, keep_last, keep_tags, older_than, untagged, keep_labels)
+    policy = build_policy(flags)
     assert policy is not None
     password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
     opts = _remote_options(registry, conn, password, console)
-    patterns = list(repos) or policy.patterns
+    patterns = list(flags.repos) or policy.patterns
 
     def make_plan(client: Any, cache: Any, progress: Any = None) -> Any:
         return plan_remote(client, policy, patterns, now_utc(), cache=cache, progress=progress)
@@ -243,13 +238,7 @@ def remote(
 @handle_errors
 def local(
     images: tuple[str, ...],
-    policy_file: str | None,
-    repos: tuple[str, ...],
-    keep_last: int | None,
-    keep_tags: tuple[str, ...],
-    older_than: str | None,
-    untagged: bool,
-    keep_labels: tuple[str, ...],
+    flags: PolicyFlags,
     dry_run: bool,
     yes: bool,
     output: str,
@@ -275,12 +264,10 @@ def local(
     from regcollect.engine.session import LocalOptions, plan_local, validate
 
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
-    policy = build_policy(
-        policy_file, repos, keep_last, keep_tags, older_than, untagged, keep_labels, required=False
-    )
+    policy = build_policy(flags, required=False)
     opts = LocalOptions(
         targets=list(images),
-        repos=repos,
+        repos=flags.repos,
         policy=policy,
         dangling=dangling,
         unused=unused,

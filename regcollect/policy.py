@@ -152,6 +152,11 @@ class Policy:
 
 def _check_rule(rule: Rule, where: str) -> Rule:
     if not (rule.selects_tagged or rule.untagged):
+        if where == "flags":
+            raise PolicyError(
+                "no retention rule: give --keep-last, --older-than or --untagged (--keep-tag and "
+                "--keep-label only protect; regcollect never deletes everything)"
+            )
         raise PolicyError(
             f"{where}: no retention rule: set keep_last, older_than or untagged "
             "(keep_tags and keep_labels only protect; regcollect never deletes everything)"

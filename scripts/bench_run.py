@@ -133,21 +133,9 @@ def remaining(host: str, repos: int) -> dict[str, list[str]]:
         }
 
 
-def contender(
-    name: str,
-    golden: Path,
-    cmd_for: object,
-    args: argparse.Namespace,
-    env: dict[str, str],
-    before: object = None,
-) -> dict:
-    """Median of args.repeat runs, each on a fresh copy of the golden storage."""
-    runs = []
-    for _ in range(args.repeat):
-        if before:
-            before()  # type: ignore[operator]
-        runs.append(_one(name, golden, cmd_for, args, env))
-    runs.sort(key=lambda r: r["wall"])
+def summarize(runs: list[dict]) -> dict:
+    """The median run, with every run's wall time kept for the record."""
+    runs = sorted(runs, key=lambda r: r["wall"])
     mid = dict(runs[len(runs) // 2])
     mid["correct"] = all(r["correct"] for r in runs)
     mid["walls"] = [round(r["wall"], 2) for r in runs]
@@ -193,28 +181,11 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
         (golden_root / f"seeded-{args.repos}x{args.tags}").touch()
     golden = golden_root / "data"
     py = sys.executable
-    results = []
-    best = None
-    for c in args.raw_concurrency:
-        r = contender(
-            f"raw-c{c}",
-            golden,
-            lambda h, c=c: [py, str(ROOT / "scripts/rawclient.py"), h, str(args.keep), str(c)],
-            args,
-            dict(os.environ),
-        )
-        results.append(r)
-        if r["correct"] and (best is None or r["wall"] < best["wall"]):
-            best = r
     cache = WORK / "cache"
     env = dict(os.environ, XDG_CACHE_HOME=str(cache), XDG_STATE_HOME=str(WORK / "state"))
 
     def clear_cache() -> None:
         shutil.rmtree(cache, ignore_errors=True)
-
-    def warm_cache() -> None:  # a cold run on its own copy fills the cache
-        clear_cache()
-        _one("warmup", golden, rc_for("item"), args, env)
 
     def rc_for(verify: str):  # type: ignore[no-untyped-def]
         return lambda h: [
@@ -235,9 +206,31 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
             verify,
         ]
 
+    def warm_cache() -> None:  # a cold run on its own copy fills the cache
+        clear_cache()
+        _one("warmup", golden, rc_for("item"), args, env)
+
+    contenders = [
+        (
+            f"raw-c{c}",
+            lambda h, c=c: [py, str(ROOT / "scripts/rawclient.py"), h, str(args.keep), str(c)],
+            dict(os.environ),
+            None,
+        )
+        for c in args.raw_concurrency
+    ]
     for verify in args.verify:
-        results.append(contender(f"regcollect-cold-{verify}", golden, rc_for(verify), args, env, clear_cache))
-        results.append(contender(f"regcollect-warm-{verify}", golden, rc_for(verify), args, env, warm_cache))
+        contenders.append((f"regcollect-cold-{verify}", rc_for(verify), env, clear_cache))
+        contenders.append((f"regcollect-warm-{verify}", rc_for(verify), env, warm_cache))
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in contenders}
+    for _ in range(args.repeat):  # round-robin, so drift over the session hits every contender alike
+        for name, cmd_for, cenv, before in contenders:
+            if before:
+                before()
+            runs[name].append(_one(name, golden, cmd_for, args, cenv))
+    results = [summarize(runs[name]) for name, *_ in contenders]
+    raws = [r for r in results if r["name"].startswith("raw-") and r["correct"]]
+    best = min(raws, key=lambda r: r["wall"]) if raws else None
     for r in results:
         r["ratio"] = r["wall"] / best["wall"] if best else None
         r["cpu_ratio"] = r["registry_cpu"] / best["registry_cpu"] if best else None

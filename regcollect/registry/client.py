@@ -130,6 +130,11 @@ class _Retryable(Exception):
         self.resp = resp
 
 
+def _is_tls(exc: Exception) -> bool:
+    text = str(exc).upper()
+    return "SSL" in text or "CERTIFICATE" in text or "TLS" in text
+
+
 def _retry_wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, _Retryable):
@@ -203,6 +208,8 @@ class RegistryClient:
         """Send with retries; return the final response (not checked)."""
 
         def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, httpx.ConnectError) and _is_tls(exc):
+                return False  # a certificate will not verify on the next attempt either
             return isinstance(exc, _Retryable | httpx.TransportError)
 
         async with self.sem:
@@ -238,7 +245,7 @@ class RegistryClient:
         except _Retryable as exc:
             return check(exc.resp, what)
         except httpx.ConnectError as exc:
-            if "SSL" in str(exc) or "CERTIFICATE" in str(exc).upper():
+            if _is_tls(exc):
                 raise ConnectError(
                     f"{what}: TLS failed for {redact_url(self.base + url)}: {exc} "
                     "(use --ca-cert FILE, or --insecure for a registry without valid TLS)"

@@ -268,3 +268,14 @@ def test_flaky_proxy_every_intended_deletion_done_and_nothing_else(registry, pus
     for i, img in enumerate(imgs):
         assert p.exists(repo, img.digest) == (i == 0 or i >= 9), i
     assert not p.exists(repo, child.digest) and not p.exists(repo, sig.digest)
+
+
+def test_tls_registry_needs_its_ca_and_works_with_ca_cert(registry, run):
+    reg = registry("tls")
+    refused = run("remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run")
+    assert refused.code == 3
+    assert "TLS failed" in refused.err and "--ca-cert" in refused.err
+    ok = run("remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run", "--ca-cert", reg["ca_cert"])
+    assert ok.code == 0, ok.err
+    insecure = run("remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run", "--insecure")
+    assert insecure.code == 0, insecure.err

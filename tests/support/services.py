@@ -84,7 +84,10 @@ def _wait_http(url: str, log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback only
+            import ssl
+
+            ctx = ssl._create_unverified_context() if url.startswith("https") else None  # noqa: S323
+            urllib.request.urlopen(url, timeout=2, context=ctx)  # noqa: S310 - loopback only
             return
         except urllib.error.HTTPError:
             return  # any HTTP answer (401 included) means it serves
@@ -111,7 +114,9 @@ def _wait_engine(sock: Path, log: Path, timeout: float = 60) -> None:
     raise ServiceError(f"dockerd at {sock} did not answer within {timeout:.0f}s; log {log}:\n{tail}")
 
 
-def registry_config(root: Path, port: int, *, delete: bool, auth: dict[str, Any] | None) -> str:
+def registry_config(
+    root: Path, port: int, *, delete: bool, auth: dict[str, Any] | None, tls: tuple[Path, Path] | None = None
+) -> str:
     lines = [
         "version: 0.1",
         "log:",
@@ -127,6 +132,8 @@ def registry_config(root: Path, port: int, *, delete: bool, auth: dict[str, Any]
         f"  addr: 127.0.0.1:{port}",
         "  secret: regcollect-test-secret",
     ]
+    if tls:
+        lines += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
     if auth:
         lines.append("auth:")
         for kind, settings in auth.items():
@@ -209,6 +216,11 @@ def start(state: Path, port_base: int) -> dict[str, Any]:
         ).stdout
         htp.write_text(out.strip() + "\n")
 
+    if not (tok / "tls-cert.pem").exists():
+        from tests.support.tokenserver import make_tls_cert
+
+        make_tls_cert(tok / "tls-key.pem", tok / "tls-cert.pem")
+    tls_files = (tok / "tls-cert.pem", tok / "tls-key.pem")
     specs: dict[str, tuple[int, bool, dict[str, Any] | None]] = {
         "open": (port_base + 1, True, None),
         "basic": (port_base + 2, True, {"htpasswd": {"realm": "regcollect-basic", "path": htp}}),
@@ -226,13 +238,15 @@ def start(state: Path, port_base: int) -> dict[str, Any]:
             },
         ),
     }
+    specs["tls"] = (port_base + 6, True, None)
     for name, (port, delete, auth) in specs.items():
         root = state / f"registry-{name}"
         root.mkdir(exist_ok=True)
-        (root / "config.yml").write_text(registry_config(root, port, delete=delete, auth=auth))
+        tls = tls_files if name == "tls" else None
+        (root / "config.yml").write_text(registry_config(root, port, delete=delete, auth=auth, tls=tls))
         if not _alive(root / "pid"):
             _spawn(["docker-registry", "serve", str(root / "config.yml")], root / "log", root / "pid")
-        _wait_http(f"http://127.0.0.1:{port}/v2/", root / "log")
+        _wait_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/", root / "log")
         entry: dict[str, Any] = {
             "host": f"127.0.0.1:{port}",
             "delete": delete,
@@ -242,6 +256,8 @@ def start(state: Path, port_base: int) -> dict[str, Any]:
         }
         if name == "basic":
             entry["username"], entry["password"] = BASIC_USER
+        if tls:
+            entry["url"], entry["ca_cert"] = f"https://127.0.0.1:{port}", str(tls_files[0])
         info["registries"][name] = entry
     (state / "services.json").write_text(json.dumps(info, indent=2))
     return info
