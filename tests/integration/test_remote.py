@@ -275,7 +275,9 @@ def test_tls_registry_needs_its_ca_and_works_with_ca_cert(registry, run):
     refused = run("remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run")
     assert refused.code == 3
     assert "TLS failed" in refused.err and "--ca-cert" in refused.err
-    ok = run("remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run", "--ca-cert", reg["ca_cert"])
+    ok = run(
+        "remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run", "--ca-cert", reg["ca_cert"]
+    )
     assert ok.code == 0, ok.err
     insecure = run("remote", reg["url"], "--repo", "a/b", "--keep-last", "1", "--dry-run", "--insecure")
     assert insecure.code == 0, insecure.err
