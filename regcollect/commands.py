@@ -48,18 +48,22 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option("--username", "-u", help="Registry user; the password comes from --password-stdin."),
         click.option("--password-stdin", is_flag=True, help="Read the registry password from stdin."),
-        click.option(
-            "--verify",
-            type=click.Choice(["item", "repository"]),
-            default="item",
-            show_default=True,
-            help="Re-resolve each digest's tags just before deleting it (item), or only the "
-            "repository's kept and new tags (repository: one HEAD less per deleted tag).",
-        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def verify_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """How much to re-verify before each remote delete (remote and apply; not restore)."""
+    return click.option(
+        "--verify",
+        type=click.Choice(["item", "repository"]),
+        default="item",
+        show_default=True,
+        help="Re-resolve each digest's tags just before deleting it (item), or only the "
+        "repository's kept and new tags (repository: one HEAD less per deleted tag).",
+    )(f)
 
 
 def journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,7 +100,7 @@ def _remote_options(registry: str, kw: dict[str, Any], password: str | None, con
         password=password,
         concurrency=kw["concurrency"],
         log=console.debug if console.verbose else None,
-        verify=kw["verify"],
+        verify=kw.get("verify", "item"),
     )
 
 
@@ -165,6 +169,7 @@ def _remote_flow(
 @policy_options
 @run_options
 @registry_options
+@verify_option
 @journal_option
 @click.option("--no-cache", is_flag=True, help="Do not read or write the manifest/config cache.")
 @handle_errors
@@ -334,6 +339,7 @@ def _local_apply(
     help="Append a Markdown summary (default: $GITHUB_STEP_SUMMARY when set).",
 )
 @registry_options
+@verify_option
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address, for a local plan.")
 @journal_option
 @handle_errors
