@@ -19,7 +19,6 @@ from regcollect import __version__
 from regcollect.errors import (
     EXIT_FAILED,
     EXIT_OK,
-    EXIT_USAGE,
     ConfirmationRequired,
     RegcollectError,
     UsageError,
@@ -288,16 +287,7 @@ def _fail(output: str, message: str, code: int) -> None:
     sys.exit(code)
 
 
-class _Group(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs.setdefault("standalone_mode", True)
-        try:
-            return super().main(*args, **kwargs)
-        except click.exceptions.Exit as exc:  # pragma: no cover - click handles these itself
-            sys.exit(exc.exit_code)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="regcollect")
 def cli() -> None:
     """Garbage-collect container images under one retention policy.
@@ -313,6 +303,3 @@ def main() -> None:
     from regcollect import commands  # noqa: F401 - registers the subcommands
 
     cli(prog_name="regcollect")
-
-
-USAGE_EXIT = EXIT_USAGE

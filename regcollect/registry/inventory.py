@@ -39,9 +39,7 @@ async def select_repositories(client: RegistryClient, patterns: list[str]) -> li
                 f"registry {client.host} has no catalog (404): name repositories without wildcards"
             ) from None
         names = [r for r in catalog if any(repo_matches(p, r) for p in wild)]
-    seen = set(names)
-    names.extend(n for n in literal if n not in seen and not seen.add(n))  # type: ignore[func-returns-value]
-    return sorted(names)
+    return sorted(set(names) | set(literal))
 
 
 class RemoteDiscovery:
