@@ -11,9 +11,11 @@ import asyncio
 import hashlib
 import ipaddress
 import json
+import os
 import random
 import ssl
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ from regcollect.errors import (
     RegistryError,
     UsageError,
 )
+from regcollect.registry.transport import LeanTransport
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -65,6 +68,18 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def lean_transport_fits(url: str) -> bool:
+    """Our lean transport, unless the environment routes this registry through a proxy (httpx's
+    own transport handles proxies) or REGCOLLECT_HTTP_TRANSPORT=httpx asks for httpx's."""
+    if os.environ.get("REGCOLLECT_HTTP_TRANSPORT", "lean") == "httpx":
+        return False
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return True
+    return bool(urllib.request.proxy_bypass_environment(parts.hostname or "", proxies))
 
 
 def base_url(registry: str, *, insecure: bool) -> str:
@@ -183,6 +198,8 @@ class RegistryClient:
                 raise UsageError(f"--ca-cert {ca_cert}: cannot load certificate: {exc}") from None
         elif insecure:
             verify = False
+        if transport is None and lean_transport_fits(self.base):
+            transport = LeanTransport(ssl_context=httpx.create_ssl_context(verify), max_idle=concurrency)
         self.http = httpx.AsyncClient(
             base_url=self.base,
             auth=auth,
