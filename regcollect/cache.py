@@ -1,4 +1,5 @@
-"""A persistent cache of content-addressed facts: manifests and image-config facts by digest.
+"""A persistent cache of content-addressed facts: manifests and image-config facts by digest,
+and engine images' layer lists by image id.
 
 Content never changes under its digest, so entries are never stale; the cache is bounded by
 count and trims the least recently written entries. One SQLite file in the XDG cache directory.
@@ -60,6 +61,14 @@ class FactCache:
 
     def put_config(self, digest: str, facts: dict[str, Any]) -> None:
         self._put(digest, "config", json.dumps(facts).encode(), "")
+
+    def image_layers(self, image_id: str) -> list[str] | None:
+        """An engine image's layer diff ids: its id is the digest of the config that lists them."""
+        hit = self._get(image_id, "image-layers")
+        return json.loads(hit[0]) if hit else None
+
+    def put_image_layers(self, image_id: str, layers: list[str]) -> None:
+        self._put(image_id, "image-layers", json.dumps(layers).encode(), "")
 
     def tag_hint(self, registry: str, repository: str, tag: str) -> str | None:
         """The digest a tag had when last seen: only a hint that HEAD is worth trying first."""

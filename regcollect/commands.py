@@ -54,6 +54,15 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def no_cache_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--no-cache",
+        is_flag=True,
+        help="Do not read or write the cache of content-addressed facts (manifests, configs, "
+        "image layer lists).",
+    )(f)
+
+
 def verify_option(f: Callable[..., Any]) -> Callable[..., Any]:
     """How much to re-verify before each remote delete (remote and apply; not restore)."""
     return click.option(
@@ -171,7 +180,7 @@ def _remote_flow(
 @registry_options
 @verify_option
 @journal_option
-@click.option("--no-cache", is_flag=True, help="Do not read or write the manifest/config cache.")
+@no_cache_option
 @handle_errors
 def remote(
     registry: str,
@@ -240,6 +249,7 @@ def remote(
 )
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address (default: DOCKER_HOST).")
 @journal_option
+@no_cache_option
 @handle_errors
 def local(
     images: tuple[str, ...],
@@ -259,6 +269,7 @@ def local(
     max_size: str | None,
     host: str | None,
     journal: str | None,
+    no_cache: bool,
 ) -> int:
     """Clean the Docker Engine's images with docker's own semantics.
 
@@ -285,7 +296,14 @@ def local(
     validate(opts)
     confirm_mode(dry_run, yes)
     engine = EngineClient(host, log=console.debug if verbose else None)
-    plan, errors, layers_before = plan_local(engine, opts, now_utc())
+    from regcollect.cache import FactCache
+
+    cache = None if no_cache else FactCache()
+    try:
+        plan, errors, layers_before = plan_local(engine, opts, now_utc(), cache=cache)
+    finally:
+        if cache:
+            cache.close()
     for e in errors:
         click.echo(f"Error: {e}", err=True)
     code = _local_apply(console, engine, plan, layers_before, dry_run=dry_run, yes=yes, journal_path=journal)

@@ -2,7 +2,9 @@
 
 catalog, tag list per repository, manifest and config per tag, DELETE per doomed digest; async
 httpx at a given concurrency. No retries, no verification, no safety: the practical limit.
-Usage: python scripts/rawclient.py HOST KEEP CONCURRENCY
+TRANSPORT is httpx (httpx's own, httpcore) or lean (regcollect's LeanTransport), so that the
+reference is never slower than regcollect only because of its HTTP stack.
+Usage: python scripts/rawclient.py HOST KEEP CONCURRENCY [httpx|lean]
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import sys
 
 import httpx
 
+from regcollect.registry.transport import LeanTransport
+
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 
 
-async def main(host: str, keep: int, concurrency: int) -> None:
+async def main(host: str, keep: int, concurrency: int, transport: str = "httpx") -> None:
     sem = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=f"http://{host}", limits=limits, timeout=60) as http:
+    lean = LeanTransport(max_idle=concurrency) if transport == "lean" else None
+    async with httpx.AsyncClient(
+        base_url=f"http://{host}", limits=limits, timeout=60, transport=lean
+    ) as http:
 
         async def get(url: str, **kw: object) -> httpx.Response:
             async with sem:
@@ -50,4 +57,4 @@ async def main(host: str, keep: int, concurrency: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5]))

@@ -7,12 +7,16 @@ snapshot of the engine's images (one list call, refreshed every VERIFY_EVERY ite
 with a tag that is new since the plan is skipped whole. A delete by id (untagged images, --force)
 is also checked against the containers, since the engine would not refuse it for a new container.
 Untagged parents go with their last child, as docker prunes them.
+Items of different images run concurrently (the engine deletes a few at once faster than one by
+one); items of one image (its tags in several repositories) run one after another, because the
+engine answers the loser of such a race with a 500.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from regcollect.engine.client import EngineClient
 from regcollect.errors import ChangedSincePlan, Conflict, NotFound
@@ -28,15 +32,21 @@ class LocalBackend:
         self._uses = 0
         self._tags: dict[str, set[str]] | None = None
         self._lock = threading.Lock()
+        self._image_locks: dict[str, threading.Lock] = {}
         self.planned_containers = {d.digest: {c.id for c in d.artifact.containers} for d in plan.decisions}
 
     def _snapshot(self) -> dict[str, set[str]]:
-        self._uses += 1
-        if self._tags is None or self._uses % VERIFY_EVERY == 0:
-            self._tags = {
-                i["Id"]: set(i.get("RepoTags") or []) - {"<none>:<none>"} for i in self.engine.images()
-            }
-        return self._tags
+        with self._lock:
+            self._uses += 1
+            if self._tags is None or self._uses % VERIFY_EVERY == 0:
+                self._tags = {
+                    i["Id"]: set(i.get("RepoTags") or []) - {"<none>:<none>"} for i in self.engine.images()
+                }
+            return self._tags
+
+    def _image_lock(self, digest: str) -> threading.Lock:
+        with self._lock:
+            return self._image_locks.setdefault(digest, threading.Lock())
 
     async def verify(self, d: Decision) -> str | None:
         return await asyncio.to_thread(self._verify, d)
@@ -62,10 +72,14 @@ class LocalBackend:
         return None
 
     async def untag(self, d: Decision) -> str | None:
-        return await asyncio.to_thread(self._untag, d)
+        return await asyncio.to_thread(self._one_image_at_a_time, self._untag, d)
 
     async def delete(self, d: Decision) -> str | None:
-        return await asyncio.to_thread(self._delete, d)
+        return await asyncio.to_thread(self._one_image_at_a_time, self._delete, d)
+
+    def _one_image_at_a_time(self, change: Callable[[Decision], str | None], d: Decision) -> str | None:
+        with self._image_lock(d.digest):
+            return change(d)
 
     def _untag(self, d: Decision) -> str | None:
         for tag in d.remove_tags:

@@ -17,6 +17,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from regcollect.cache import FactCache
 from regcollect.engine.client import EngineClient
 from regcollect.errors import ReferenceError_
 from regcollect.model import Artifact, Blob, ContainerUse, Inventory
@@ -78,7 +79,13 @@ def aliases(familiar: str) -> list[str]:
     return sorted({r.path, r.name} - {familiar})
 
 
-def build_inventory(engine: EngineClient) -> Inventory:
+def build_inventory(
+    engine: EngineClient, *, need_last_use: bool = False, cache: FactCache | None = None
+) -> tuple[Inventory, int]:
+    """The inventory and the engine's layer bytes now. need_last_use: the selection orders or
+    pins by last use, which needs each image's LastTagTime (inspect only). Otherwise an image is
+    inspected only when its layer chain is needed (it shares layers: SharedSize > 0) and is not
+    cached under its id: one inspect per image was most of a local run's time."""
     images = engine.images()
     containers = engine.containers()
     df = engine.df()
@@ -97,11 +104,24 @@ def build_inventory(engine: EngineClient) -> Inventory:
         )
     sizes = {i["Id"]: int(i.get("Size") or 0) for i in df.get("Images") or []}
     shared = {i["Id"]: max(int(i.get("SharedSize") or 0), 0) for i in df.get("Images") or []}
-    # Layer chains and LastTagTime are only in inspect: one call per image.
+    chains: dict[str, list[str]] = {}
+    details: dict[str, dict[str, Any]] = {}
+    for img in images:
+        iid = img["Id"]
+        if need_last_use:
+            continue
+        if iid in sizes and shared[iid] == 0:
+            chains[iid] = [f"sha256:{iid.removeprefix('sha256:')}/own"]  # all its layers: one run
+        elif cache and (layers := cache.image_layers(iid)) is not None:
+            chains[iid] = chain_ids(layers)
+    missing = [i["Id"] for i in images if i["Id"] not in chains]
     with ThreadPoolExecutor(max_workers=8) as pool:  # one engine call each; the engine serves many
-        ids = [i["Id"] for i in images]
-        details = dict(zip(ids, pool.map(engine.inspect, ids), strict=True))
-    chains = {iid: chain_ids(list((d.get("RootFS") or {}).get("Layers") or [])) for iid, d in details.items()}
+        details = dict(zip(missing, pool.map(engine.inspect, missing), strict=True))
+    for iid, d in details.items():
+        layers = [str(x) for x in (d.get("RootFS") or {}).get("Layers") or []]
+        chains[iid] = chain_ids(layers)
+        if cache:
+            cache.put_image_layers(iid, layers)
     blobs = solve_layer_runs(chains, sizes, shared)
 
     for img in images:
@@ -125,7 +145,7 @@ def build_inventory(engine: EngineClient) -> Inventory:
         if not by_repo:
             by_repo[""] = []
         used = tuple(uses.get(iid, ()))
-        last = _last_use(created, details[iid], used)
+        last = _last_use(created, details.get(iid, {}), used)
         parent = img.get("ParentId") or ""
         for repo, tags in by_repo.items():
             inv.artifacts.append(
@@ -144,7 +164,7 @@ def build_inventory(engine: EngineClient) -> Inventory:
             )
     inv.repositories = sorted({a.repository for a in inv.artifacts if a.repository})
     inv.aliases = {r: aliases(r) for r in inv.repositories}
-    return inv
+    return inv, int(df.get("LayersSize") or 0)
 
 
 def _last_use(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from regcollect.cache import FactCache
 from regcollect.engine.backend import LocalBackend
 from regcollect.engine.client import EngineClient
 from regcollect.engine.inventory import build_inventory
@@ -25,6 +26,8 @@ from regcollect.executor import Report, execute
 from regcollect.planner import Action, Plan, evaluate
 from regcollect.policy import Policy, repo_matches
 from regcollect.units import format_bytes, parse_duration, parse_size
+
+LOCAL_CONCURRENCY = 4
 
 
 @dataclass
@@ -74,10 +77,13 @@ def validate(opts: LocalOptions) -> None:
         )
 
 
-def plan_local(engine: EngineClient, opts: LocalOptions, now: dt.datetime) -> tuple[Plan, list[str], int]:
+def plan_local(
+    engine: EngineClient, opts: LocalOptions, now: dt.datetime, cache: FactCache | None = None
+) -> tuple[Plan, list[str], int]:
     """The plan, the per-target errors (exit 1), and the engine's layer bytes before."""
     engine.ping()
-    inv = build_inventory(engine)
+    need_last_use = opts.min_age is not None or opts.max_size is not None
+    inv, layers_before = build_inventory(engine, need_last_use=need_last_use, cache=cache)
     ctx = LocalContext(inv, now)
     filters = parse_filters(opts.filters)
     inv.pinned = pins(
@@ -107,7 +113,6 @@ def plan_local(engine: EngineClient, opts: LocalOptions, now: dt.datetime) -> tu
     policy = opts.policy or Policy(rules=(), source="local selection")
     plan = evaluate(inv, policy, now, selection)
     _container_actions(plan, opts)
-    layers_before = int(engine.df().get("LayersSize") or 0)
     return plan, errors, layers_before
 
 
@@ -135,9 +140,9 @@ def _container_actions(plan: Plan, opts: LocalOptions) -> None:
 async def apply_local(
     engine: EngineClient, plan: Plan, layers_before: int, journal: object = None
 ) -> tuple[Report, list[str]]:
-    # One at a time: the engine serializes image deletes anyway (4 at once measured no faster),
-    # and two items of one image (its tags in two repositories) racing get a 500 from it.
-    report = await execute(plan, LocalBackend(engine, plan, journal=journal), concurrency=1)
+    # A few at once: 200 deletes took 2.2 s one by one and 0.9 s four at once (docs/performance.md);
+    # the backend keeps the items of one image in order.
+    report = await execute(plan, LocalBackend(engine, plan, journal=journal), concurrency=LOCAL_CONCURRENCY)
     after = int(engine.df().get("LayersSize") or 0)
     notes = [
         f"Reclaimed {format_bytes(report.reclaimed_bytes)} by the plan's count; the engine's layer "

@@ -79,7 +79,7 @@ def lean_transport_fits(url: str) -> bool:
     parts = urlsplit(url)
     if not (proxies.get(parts.scheme) or proxies.get("all")):
         return True
-    return bool(urllib.request.proxy_bypass_environment(parts.hostname or "", proxies))
+    return bool(urllib.request.proxy_bypass(parts.hostname or "", proxies))
 
 
 def base_url(registry: str, *, insecure: bool) -> str:

@@ -268,3 +268,35 @@ def test_min_age_protects_recently_used_images(engine, run):
     assert exists(engine, used.id)
     reason = next(a["reason"] for a in r.json()["actions"] if a["digest"] == used.id)
     assert "within --min-age 1d" in reason
+
+
+def test_layer_lists_come_from_the_cache_and_give_the_same_bytes(engine, run):
+    """An image's layer list is fixed by its id: a second run reads it from the cache instead of
+    inspecting every image (most of a local run's time), and plans exactly the same bytes."""
+    mark = unique("lc")
+    base = layer_tar(os.urandom(300_000))
+    ids = [
+        load_image(
+            engine, f"{mark}/s:v{i}", created=ts(20 + i), layers=[base, layer_tar(os.urandom(50_000 + i))]
+        ).id
+        for i in range(3)
+    ]
+    ids.append(
+        load_image(engine, f"{mark}/alone:v1", created=ts(30), layers=[layer_tar(os.urandom(70_000))]).id
+    )
+    args = ("local", "--repo", f"{mark}/*", "--keep-last", "1", "--dry-run", "-o", "json", "-v")
+    first, second = run(*args), run(*args)
+    assert first.code == second.code == 0, first.err + second.err
+
+    def inspected(r) -> list[str]:
+        return [line for line in r.err.splitlines() if "engine inspect " in line]
+
+    assert any(ids[0] in line for line in inspected(first))  # shares layers, so its chain is needed
+    assert not any(ids[3] in line for line in inspected(first))  # shares nothing: no inspect at all
+    assert inspected(second) == []
+    one, two = first.json(), second.json()
+    assert one["summary"]["reclaimable_bytes"] == two["summary"]["reclaimable_bytes"] >= 100_000
+    assert sorted((a["digest"], a["action"], a["bytes"]) for a in one["actions"]) == sorted(
+        (a["digest"], a["action"], a["bytes"]) for a in two["actions"]
+    )
+    assert run(*args[:-1], "--no-cache", "-v").err.count("engine inspect ") >= 1
