@@ -3,9 +3,10 @@
 A delete removes the repository's tags by name, so the last one deletes the image exactly as
 `docker rmi name` does: a name never removes a tag the plan did not name, and the engine itself
 refuses (409) an image a container uses, reported as "changed since plan". Re-verification uses a
-snapshot of the engine's images (one list call, refreshed every VERIFY_EVERY items): an image
-with a tag that is new since the plan is skipped whole. A delete by id (untagged images, --force)
-is also checked against the containers, since the engine would not refuse it for a new container.
+snapshot of the engine's images (one list call, never older than SNAPSHOT_MAX_AGE seconds when an
+item is checked): an image with a tag that is new since the plan is skipped whole. A delete by
+id (untagged images, --force) is also checked against the containers, since the engine would not
+refuse it for a new container.
 Untagged parents go with their last child, as docker prunes them.
 Items of different images run concurrently (the engine deletes a few at once faster than one by
 one); items of one image (its tags in several repositories) run one after another, because the
@@ -16,20 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 
 from regcollect.engine.client import EngineClient
 from regcollect.errors import ChangedSincePlan, Conflict, NotFound
 from regcollect.planner import Action, Decision, Plan
 
-VERIFY_EVERY = 50
+SNAPSHOT_MAX_AGE = 1.0  # seconds; a list call costs ~60 ms on an engine with 1,000 images
 
 
 class LocalBackend:
     def __init__(self, engine: EngineClient, plan: Plan, journal: object = None):
         self.engine = engine
         self.journal = journal
-        self._uses = 0
+        self._taken = 0.0
         self._tags: dict[str, set[str]] | None = None
         self._lock = threading.Lock()
         self._image_locks: dict[str, threading.Lock] = {}
@@ -37,8 +39,8 @@ class LocalBackend:
 
     def _snapshot(self) -> dict[str, set[str]]:
         with self._lock:
-            self._uses += 1
-            if self._tags is None or self._uses % VERIFY_EVERY == 0:
+            if self._tags is None or time.monotonic() - self._taken > SNAPSHOT_MAX_AGE:
+                self._taken = time.monotonic()
                 self._tags = {
                     i["Id"]: set(i.get("RepoTags") or []) - {"<none>:<none>"} for i in self.engine.images()
                 }

@@ -27,7 +27,7 @@ from regcollect.planner import Action, Plan, evaluate
 from regcollect.policy import Policy, repo_matches
 from regcollect.units import format_bytes, parse_duration, parse_size
 
-LOCAL_CONCURRENCY = 4
+LOCAL_CONCURRENCY = 8
 
 
 @dataclass
