@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
@@ -121,14 +122,19 @@ class _Planner:
         self.selection = selection
         self.now = now
         self.artifacts = inventory.artifacts
+        # Computed once: a million artifacts made node() a planning hot spot.
+        self.nodes: list[Hashable] = (
+            [a.digest for a in self.artifacts]
+            if inventory.global_ids
+            else [(a.repository, a.digest) for a in self.artifacts]
+        )
         self.by_node: dict[Hashable, list[Artifact]] = defaultdict(list)
-        for a in self.artifacts:
-            self.by_node[self.node(a)].append(a)
+        for a, n in zip(self.artifacts, self.nodes, strict=True):
+            self.by_node[n].append(a)
         # Edges, in node space: parent -> children it needs, subject -> its referrers.
         self.edges: dict[Hashable, list[tuple[Hashable, str]]] = defaultdict(list)
         self.pointed_by: dict[Hashable, list[tuple[Hashable, str]]] = defaultdict(list)
-        for a in self.artifacts:
-            src = self.node(a)
+        for a, src in zip(self.artifacts, self.nodes, strict=True):
             for child in a.children:
                 rel = "child" if a.kind is Kind.INDEX else "parent"
                 self._edge(src, self._scoped(a, child), rel)
@@ -233,7 +239,7 @@ class _Planner:
             if lm.matches(a.labels):
                 self._set(a, Action.KEEP, f"kept: label {lm} matches keep_labels", rule)
                 return
-        kept = [t for t in a.tags if any(tag_matches(p, t) for p in rule.keep_tags)]
+        kept = [t for t in a.tags if any(tag_matches(p, t) for p in rule.keep_tags)] if rule.keep_tags else []
         if kept and len(kept) == len(a.tags):
             self._set(a, Action.KEEP, f"kept: tag {', '.join(kept)} matches keep_tags", rule)
         elif kept:
@@ -262,10 +268,9 @@ class _Planner:
     def reach(self) -> None:
         kept_by: dict[Hashable, str] = {}
         queue: list[Hashable] = []
-        for a in self.artifacts:
+        for a, n in zip(self.artifacts, self.nodes, strict=True):
             d = self.decisions.get(id(a))
             if d is not None and d.action is not Action.DELETE:
-                n = self.node(a)
                 if n not in kept_by:
                     kept_by[n] = ""
                     queue.append(n)
@@ -288,21 +293,22 @@ class _Planner:
 
         deleted_by: dict[Hashable, str] = {}
         for n, arts in self.by_node.items():
-            if n in kept_by:
+            if n in kept_by or n not in self.edges:
                 continue
             for a in arts:
                 d = self.decisions.get(id(a))
                 if d is not None and d.action is Action.DELETE:
                     self._mark_deleted_followers(n, a.label(), deleted_by, kept_by)
 
-        for a in self.artifacts:
-            n = self.node(a)
+        for a, n in zip(self.artifacts, self.nodes, strict=True):
             d = self.decisions.get(id(a))
             if n in kept_by:
+                if d is not None and d.action is not Action.DELETE:
+                    continue  # kept by its own decision
                 keep_reason = kept_by[n] or self._kept_elsewhere(n)
                 if d is None:
                     self._set(a, Action.KEEP, keep_reason, None)
-                elif d.action is Action.DELETE:
+                else:
                     if a.tags:
                         d.action = Action.UNTAG
                         why = d.reason.removeprefix("deleted: ")
@@ -345,7 +351,7 @@ class _Planner:
     def depths(self) -> None:
         """Longest path from a root; iterative, since local parent chains can be long."""
         memo: dict[Hashable, int] = {}
-        for start in [self.node(d.artifact) for d in self.decisions.values()]:
+        for start in self.nodes:
             if start not in self.pointed_by:
                 memo[start] = 0
                 continue
@@ -363,8 +369,8 @@ class _Planner:
                 parents = self.pointed_by.get(n, ())
                 memo[n] = 1 + max((memo.get(p, 0) for p, _ in parents), default=-1)
                 stack.pop()
-        for d in self.decisions.values():
-            d.depth = memo[self.node(d.artifact)]
+        for a, n in zip(self.artifacts, self.nodes, strict=True):
+            self.decisions[id(a)].depth = memo[n]
 
     def reclaim(self) -> int:
         kept_blobs: set[str] = set()
@@ -396,11 +402,19 @@ def evaluate(
 ) -> Plan:
     """Decide every artifact. `selection` replaces the policy's base decisions (local targets
     and presets); pinned artifacts are kept either way, and reach and bytes are the same."""
-    planner = _Planner(inventory, policy, now, selection)
-    untouched = planner.base()
-    planner.reach()
-    planner.depths()
-    total = planner.reclaim()
+    # Planning allocates a decision per artifact and no cycles; the cyclic collector's repeated
+    # scans of a million fresh objects cost a third of the time at that scale (measured).
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        planner = _Planner(inventory, policy, now, selection)
+        untouched = planner.base()
+        planner.reach()
+        planner.depths()
+        total = planner.reclaim()
+    finally:
+        if gc_was_on:
+            gc.enable()
     return Plan(
         source=inventory.source,
         target=inventory.target,
