@@ -166,7 +166,8 @@ def _one(name: str, golden: Path, cmd_for: object, args: argparse.Namespace, env
     return {"name": name, "wall": wall, "registry_cpu": cpu, "correct": ok}
 
 
-def bench_remote(args: argparse.Namespace) -> list[dict]:
+def golden_storage(args: argparse.Namespace) -> Path:
+    """Seeded once per R x T, then copied for every run."""
     golden_root = WORK / "golden"
     if not (golden_root / f"seeded-{args.repos}x{args.tags}").exists():
         shutil.rmtree(golden_root, ignore_errors=True)
@@ -179,7 +180,11 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
         finally:
             reg.stop()
         (golden_root / f"seeded-{args.repos}x{args.tags}").touch()
-    golden = golden_root / "data"
+    return golden_root / "data"
+
+
+def bench_remote(args: argparse.Namespace) -> list[dict]:
+    golden = golden_storage(args)
     py = sys.executable
     cache = WORK / "cache"
     env = dict(os.environ, XDG_CACHE_HOME=str(cache), XDG_STATE_HOME=str(WORK / "state"))
@@ -333,6 +338,49 @@ def bench_local(n: int, repeat: int) -> dict:
     return out
 
 
+def bench_floor(args: argparse.Namespace) -> dict:
+    """What the registry itself allows, and what our HTTP path costs: on a fresh copy of the golden
+    storage, HEAD every tag, then DELETE every doomed digest, each at the given concurrency, with
+    regcollect's RegistryClient over the lean transport and over httpx's default transport."""
+    from regcollect.registry.client import RegistryClient
+    from regcollect.registry.transport import LeanTransport
+
+    keep = expected(args.repos, args.tags, args.keep)
+    out: dict = {}
+
+    async def run(transport: str, c: int) -> dict:
+        lean = LeanTransport(max_idle=c) if transport == "lean" else httpx.AsyncHTTPTransport()
+        async with RegistryClient(reg.host, concurrency=c, transport=lean) as client:
+            tags = [(f"bench/r{r:03d}", f"t{i:04d}") for r in range(args.repos) for i in range(args.tags)]
+            c0, w0, p0 = reg.cpu(), time.monotonic(), time.process_time()
+            digests = await asyncio.gather(*(client.head_manifest(repo, t) for repo, t in tags))
+            head = {"wall": time.monotonic() - w0, "registry_cpu": reg.cpu() - c0}
+            head["client_cpu_ms_per_request"] = (time.process_time() - p0) / len(tags) * 1000
+            doomed = sorted(
+                {(repo, d) for (repo, t), d in zip(tags, digests, strict=True) if t not in keep[repo]}
+            )
+            c0, w0, p0 = reg.cpu(), time.monotonic(), time.process_time()
+            await asyncio.gather(*(client.delete_manifest(repo, d) for repo, d in doomed))
+            delete = {"wall": time.monotonic() - w0, "registry_cpu": reg.cpu() - c0, "requests": len(doomed)}
+            delete["client_cpu_ms_per_request"] = (time.process_time() - p0) / len(doomed) * 1000
+            return {"head": head, "delete": delete}
+
+    for transport in ("lean", "httpx"):
+        for c in args.raw_concurrency:
+            root = WORK / "floor"
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            shutil.copytree(golden_storage(args), root / "data")
+            os.sync()
+            reg = Registry(root / "data", PORT + 2)
+            try:
+                out[f"{transport}-c{c}"] = asyncio.run(run(transport, c))
+            finally:
+                reg.stop()
+                shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repos", type=int, default=20)
@@ -346,7 +394,10 @@ def main() -> int:
     ap.add_argument("--plan-artifacts", type=int, default=1_000_000)
     ap.add_argument("--local-images", type=int, default=200)
     ap.add_argument(
-        "--only", choices=["remote", "plan", "local"], nargs="+", default=["remote", "plan", "local"]
+        "--only",
+        choices=["remote", "floor", "plan", "local"],
+        nargs="+",
+        default=["remote", "floor", "plan", "local"],
     )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -366,6 +417,19 @@ def main() -> int:
             print(
                 f"{r['name']:<28} {r['wall']:>7.2f} {r['ratio'] or 0:>6.2f} {r['registry_cpu']:>15.2f} "
                 f"{r['cpu_ratio'] or 0:>6.2f}  {str(r['correct']):<7}  {r['walls']}"
+            )
+    if "floor" in args.only:
+        report["floor"] = bench_floor(args)
+        print(f"\nfloor: HEAD {args.repos * args.tags} tags, then DELETE the doomed digests, RegistryClient")
+        print(
+            f"{'transport':<12} {'HEAD wall':>9} {'reg cpu':>8} {'client ms/req':>13}   "
+            f"{'DELETE wall':>11} {'reg cpu':>8} {'client ms/req':>13}"
+        )
+        for name, f in report["floor"].items():
+            h, d = f["head"], f["delete"]
+            print(
+                f"{name:<12} {h['wall']:>9.2f} {h['registry_cpu']:>8.2f} {h['client_cpu_ms_per_request']:>13.2f}"
+                f"   {d['wall']:>11.2f} {d['registry_cpu']:>8.2f} {d['client_cpu_ms_per_request']:>13.2f}"
             )
     if "plan" in args.only:
         report["plan"] = bench_plan(args.plan_artifacts)
