@@ -107,6 +107,18 @@ def run() -> Callable[..., Run]:
 
 
 @pytest.fixture
+def remote_as(run: Callable[..., Run]) -> Callable[..., Run]:
+    """`regcollect remote HOST ARGS -u USER --password-stdin`, the password on stdin as CI passes it."""
+
+    def invoke(reg: dict[str, Any], *args: str, user: str | None = None, password: str | None = None) -> Run:
+        user = user or reg["username"]
+        secret = reg["password"] if password is None else password
+        return run("remote", reg["host"], *args, "-u", user, "--password-stdin", input=secret + "\n")
+
+    return invoke
+
+
+@pytest.fixture
 def engine(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch):
     """A docker client on our own engine; regcollect finds it through DOCKER_HOST as users' does."""
     import docker

@@ -18,22 +18,9 @@ def repo(registry, pusher):
     return name
 
 
-def test_verbose_shows_each_request_without_credentials(registry, repo, run):
+def test_verbose_shows_each_request_without_credentials(registry, repo, remote_as):
     reg = registry("basic")
-    r = run(
-        "remote",
-        reg["host"],
-        "--repo",
-        repo,
-        "--keep-last",
-        "1",
-        "--dry-run",
-        "-v",
-        "-u",
-        reg["username"],
-        "--password-stdin",
-        input=reg["password"] + "\n",
-    )
+    r = remote_as(reg, "--repo", repo, "--keep-last", "1", "--dry-run", "-v")
     assert r.code == 0, r.err
     assert f"GET http://{reg['host']}/v2/ -> 200" in r.err
     assert f"GET http://{reg['host']}/v2/{repo}/tags/list?n=1000 -> 200" in r.err
@@ -47,43 +34,20 @@ def test_verbose_shows_engine_calls(engine, run):
     assert "engine list images -> ok" in r.err and "engine disk usage -> ok" in r.err
 
 
-def test_quiet_prints_nothing_on_success(registry, repo, run):
+def test_quiet_prints_nothing_on_success(registry, repo, remote_as):
     reg = registry("basic")
-    r = run(
-        "remote",
-        reg["host"],
-        "--repo",
-        repo,
-        "--keep-last",
-        "1",
-        "--yes",
-        "-q",
-        "-u",
-        reg["username"],
-        "--password-stdin",
-        input=reg["password"] + "\n",
-    )
+    r = remote_as(reg, "--repo", repo, "--keep-last", "1", "--yes", "-q")
     assert r.code == 0, r.err
     assert r.out == "" and r.err == ""
 
 
-def test_github_step_summary_gets_a_markdown_plan_and_outcome(registry, repo, run, tmp_path, monkeypatch):
+def test_github_step_summary_gets_a_markdown_plan_and_outcome(
+    registry, repo, remote_as, tmp_path, monkeypatch
+):
     reg = registry("basic")
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    r = run(
-        "remote",
-        reg["host"],
-        "--repo",
-        repo,
-        "--keep-last",
-        "1",
-        "--yes",
-        "-u",
-        reg["username"],
-        "--password-stdin",
-        input=reg["password"] + "\n",
-    )
+    r = remote_as(reg, "--repo", repo, "--keep-last", "1", "--yes")
     assert r.code == 0, r.err
     text = summary.read_text()
     assert text.startswith(f"## regcollect remote: {reg['host']} (applied)")

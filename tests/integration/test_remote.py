@@ -127,45 +127,23 @@ def test_basic_auth_with_credentials_from_docker_config(registry, pusher, run, t
     assert reg["password"] not in r.out + r.err and auth not in r.out + r.err
 
 
-def test_basic_auth_bad_password_is_exit_3_without_the_secret(registry, run):
+def test_basic_auth_bad_password_is_exit_3_without_the_secret(registry, remote_as):
     reg = registry("basic")
-    r = run(
-        "remote",
-        reg["host"],
-        "--repo",
-        "x/y",
-        "--keep-last",
-        "1",
-        "--dry-run",
-        "-u",
-        reg["username"],
-        "--password-stdin",
-        input="wrong-secret-value\n",
-    )
+    r = remote_as(reg, "--repo", "x/y", "--keep-last", "1", "--dry-run", password="wrong-secret-value")
     assert r.code == 3
     assert "wrong-secret-value" not in r.out + r.err
     assert r.err.count("\n") == 1 and r.err.startswith("Error: ")
 
 
-def test_token_auth_admin_deletes_and_pull_only_user_gets_a_clear_refusal(services, registry, pusher, run):
+def test_token_auth_admin_deletes_and_pull_only_user_gets_a_clear_refusal(
+    services, registry, pusher, remote_as
+):
     reg = registry("token")
     p = pusher("token")
     repo = unique("tok") + "/app"
     imgs = [p.image(repo, f"v{i}", created=ts(10 - i)) for i in range(3)]
     puller = services["token_users"]["puller"]["password"]
-    refused = run(
-        "remote",
-        reg["host"],
-        "--repo",
-        repo,
-        "--keep-last",
-        "1",
-        "--yes",
-        "-u",
-        "puller",
-        "--password-stdin",
-        input=puller + "\n",
-    )
+    refused = remote_as(reg, "--repo", repo, "--keep-last", "1", "--yes", user="puller", password=puller)
     assert refused.code == 3, refused.out + refused.err
     assert f"may not delete in repository {repo}" in refused.err
     assert "'delete'" in refused.err
@@ -173,19 +151,7 @@ def test_token_auth_admin_deletes_and_pull_only_user_gets_a_clear_refusal(servic
     assert all(p.exists(repo, i.digest) for i in imgs), "a refusal deletes nothing"
 
     admin = services["token_users"]["admin"]["password"]
-    ok = run(
-        "remote",
-        reg["host"],
-        "--repo",
-        repo,
-        "--keep-last",
-        "1",
-        "--yes",
-        "-u",
-        "admin",
-        "--password-stdin",
-        input=admin + "\n",
-    )
+    ok = remote_as(reg, "--repo", repo, "--keep-last", "1", "--yes", user="admin", password=admin)
     assert ok.code == 0, ok.out + ok.err
     assert p.tags(repo) == ["v2"]
 
