@@ -130,15 +130,12 @@ def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
         kw["flags"] = PolicyFlags(**{name: kw.pop(name) for name in PolicyFlags.__dataclass_fields__})
         return f(*args, **kw)
 
-    wrapped: Callable[..., Any] = collapse
-    for opt in reversed(opts):
-        wrapped = opt(wrapped)
-    return wrapped
+    return _stack(collapse, opts)
 
 
-def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    opts = [
-        click.option("--dry-run", is_flag=True, help="Print the plan; change nothing."),
+def _apply_options(output_help: str, summary_help: str) -> list[Callable[..., Any]]:
+    """The options of every command that changes things: confirmation, output, CI summary."""
+    return [
         click.option("--yes", "-y", is_flag=True, help="Apply without asking."),
         click.option(
             "--output",
@@ -146,7 +143,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(["text", "json"]),
             default="text",
             show_default=True,
-            help="Plan and report format.",
+            help=output_help,
         ),
         click.option(
             "--verbose", "-v", is_flag=True, help="Show each HTTP request and engine call on stderr."
@@ -156,13 +153,26 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--summary",
             "summary_file",
             type=click.Path(dir_okay=False),
-            help="Append a Markdown summary of the plan and outcome (default: "
-            "$GITHUB_STEP_SUMMARY when set).",
+            help=f"Append a Markdown summary{summary_help} (default: $GITHUB_STEP_SUMMARY when set).",
         ),
     ]
+
+
+def _stack(f: Callable[..., Any], opts: list[Callable[..., Any]]) -> Callable[..., Any]:
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """remote and local: plan, then maybe apply."""
+    dry_run = click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+    return _stack(f, [dry_run, *_apply_options("Plan and report format.", " of the plan and outcome")])
+
+
+def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """apply: a saved plan, so only the report is printed."""
+    return _stack(f, _apply_options("Report format.", ""))
 
 
 def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:

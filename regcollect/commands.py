@@ -19,6 +19,7 @@ from regcollect.cli import (
     handle_errors,
     now_utc,
     policy_options,
+    report_options,
     run_options,
     show_plan_and_apply,
 )
@@ -339,23 +340,7 @@ def _local_apply(
 
 @cli.command("apply")
 @click.argument("plan_file", metavar="PLAN.json", type=click.Path(dir_okay=False))
-@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Report format.",
-)
-@click.option("--verbose", "-v", is_flag=True, help="Show each HTTP request and engine call on stderr.")
-@click.option("--quiet", "-q", is_flag=True, help="Print only errors (and JSON when asked).")
-@click.option(
-    "--summary",
-    "summary_file",
-    type=click.Path(dir_okay=False),
-    help="Append a Markdown summary (default: $GITHUB_STEP_SUMMARY when set).",
-)
+@report_options
 @registry_options
 @verify_option
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address, for a local plan.")
