@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -215,7 +216,7 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
         clear_cache()
         _one("warmup", golden, rc_for("item"), args, env)
 
-    contenders = [
+    contenders: list[tuple[str, Any, dict[str, str], Any]] = [
         (
             f"raw-{transport}-c{c}",
             lambda h, c=c, t=transport: [
@@ -232,6 +233,31 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
         for transport in args.raw_transport
         for c in args.raw_concurrency
     ]
+    raw_cache = WORK / "raw-cache.json"
+    raw_env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def raw_for(*flags: str):  # type: ignore[no-untyped-def]
+        return lambda h: [
+            py,
+            str(ROOT / "scripts/rawclient.py"),
+            h,
+            str(args.keep),
+            str(args.floor_concurrency),
+            "lean",
+            *flags,
+        ]
+
+    if args.floors:  # the raw client obeying one more of regcollect's rules each (rawclient.py)
+        raw_cache.unlink(missing_ok=True)
+        _one("raw-warmup", golden, raw_for("--cache", str(raw_cache)), args, raw_env)
+        for name, flags in [
+            ("floor-phased", ["--phased"]),
+            ("floor-phased-verify", ["--phased", "--verify"]),
+            ("floor-warm", ["--cache", str(raw_cache)]),
+            ("floor-warm-phased", ["--phased", "--cache", str(raw_cache)]),
+            ("floor-warm-phased-verify", ["--phased", "--verify", "--cache", str(raw_cache)]),
+        ]:
+            contenders.append((name, raw_for(*flags), raw_env, None))
     for verify in args.verify:
         contenders.append((f"regcollect-cold-{verify}", rc_for(verify), env, clear_cache))
         contenders.append((f"regcollect-warm-{verify}", rc_for(verify), env, warm_cache))
@@ -357,7 +383,7 @@ def bench_floor(args: argparse.Namespace) -> dict:
             head = {"wall": time.monotonic() - w0, "registry_cpu": reg.cpu() - c0}
             head["client_cpu_ms_per_request"] = (time.process_time() - p0) / len(tags) * 1000
             doomed = sorted(
-                {(repo, d) for (repo, t), d in zip(tags, digests, strict=True) if t not in keep[repo]}
+                {(repo, d) for (repo, t), d in zip(tags, digests, strict=True) if d and t not in keep[repo]}
             )
             c0, w0, p0 = reg.cpu(), time.monotonic(), time.process_time()
             await asyncio.gather(*(client.delete_manifest(repo, d) for repo, d in doomed))
@@ -389,6 +415,10 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=6, help="regcollect --concurrency")
     ap.add_argument("--raw-concurrency", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--raw-transport", nargs="+", default=["lean", "httpx"], choices=["lean", "httpx"])
+    ap.add_argument("--floor-concurrency", type=int, default=8, help="concurrency of the floor-* contenders")
+    ap.add_argument(
+        "--no-floors", dest="floors", action="store_false", help="leave out the floor-* contenders"
+    )
     ap.add_argument("--verify", nargs="+", default=["item", "repository"], choices=["item", "repository"])
     ap.add_argument("--repeat", type=int, default=3, help="runs per contender; the median is reported")
     ap.add_argument("--plan-artifacts", type=int, default=1_000_000)

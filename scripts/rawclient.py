@@ -1,17 +1,25 @@
 """The benchmark's reference: only the requests any correct keep-last-by-date tool must make.
 
 catalog, tag list per repository, manifest and config per tag, DELETE per doomed digest; async
-httpx at a given concurrency. No retries, no verification, no safety: the practical limit.
+httpx at a given concurrency. No retries, no safety: the practical limit.
 TRANSPORT is httpx (httpx's own, httpcore) or lean (regcollect's LeanTransport), so that the
 reference is never slower than regcollect only because of its HTTP stack.
-Usage: python scripts/rawclient.py HOST KEEP CONCURRENCY [httpx|lean]
+
+Options make the same minimal client obey one more of regcollect's rules each, so the benchmark
+can show what a rule costs by itself (the floor for a tool that keeps it):
+  --phased        discover every repository first, then delete (plan-then-apply); by default a
+                  repository's DELETEs run as soon as it is discovered, under the discovery of others
+  --verify        HEAD each doomed tag just before its DELETE (issue 4's re-verification)
+  --cache FILE    a perfect digest -> created cache: HEAD each tag, fetch only unseen digests
+Usage: python scripts/rawclient.py HOST KEEP CONCURRENCY [httpx|lean] [--phased] [--verify] [--cache F]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import sys
+from pathlib import Path
 
 import httpx
 
@@ -20,41 +28,74 @@ from regcollect.registry.transport import LeanTransport
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 
 
-async def main(host: str, keep: int, concurrency: int, transport: str = "httpx") -> None:
-    sem = asyncio.Semaphore(concurrency)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    lean = LeanTransport(max_idle=concurrency) if transport == "lean" else None
+async def main(args: argparse.Namespace) -> None:
+    sem = asyncio.Semaphore(args.concurrency)
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    lean = LeanTransport(max_idle=args.concurrency) if args.transport == "lean" else None
+    cache: dict[str, str] = {}
+    if args.cache and args.cache.exists():
+        cache = json.loads(args.cache.read_text())
     async with httpx.AsyncClient(
-        base_url=f"http://{host}", limits=limits, timeout=60, transport=lean
+        base_url=f"http://{args.host}", limits=limits, timeout=60, transport=lean
     ) as http:
 
-        async def get(url: str, **kw: object) -> httpx.Response:
+        async def send(method: str, url: str, **kw: object) -> httpx.Response:
             async with sem:
-                r = await http.get(url, **kw)  # type: ignore[arg-type]
+                r = await http.request(method, url, **kw)  # type: ignore[arg-type]
                 r.raise_for_status()
                 return r
 
-        repos = (await get("/v2/_catalog?n=1000")).json()["repositories"]
+        repos = (await send("GET", "/v2/_catalog?n=1000")).json()["repositories"]
 
         async def image(repo: str, tag: str) -> tuple[str, str, str]:
-            m = await get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+            if args.cache:
+                h = await send("HEAD", f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+                digest = h.headers["Docker-Content-Digest"]
+                if digest in cache:
+                    return cache[digest], tag, digest
+            m = await send("GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+            digest = m.headers["Docker-Content-Digest"]
             cfg = json.loads(m.content)["config"]["digest"]
-            c = await get(f"/v2/{repo}/blobs/{cfg}")
-            return json.loads(c.content)["created"], tag, m.headers["Docker-Content-Digest"]
+            cache[digest] = json.loads((await send("GET", f"/v2/{repo}/blobs/{cfg}")).content)["created"]
+            return cache[digest], tag, digest
 
-        async def repo_job(repo: str) -> None:
-            tags = (await get(f"/v2/{repo}/tags/list")).json()["tags"]
+        async def discover(repo: str) -> list[tuple[str, str]]:
+            tags = (await send("GET", f"/v2/{repo}/tags/list")).json()["tags"]
             found = sorted(await asyncio.gather(*(image(repo, t) for t in tags)), reverse=True)
-            doomed = {d for _, _, d in found[keep:]} - {d for _, _, d in found[:keep]}
+            kept = {d for _, _, d in found[: args.keep]}
+            doomed = {d: t for _, t, d in found[args.keep :] if d not in kept}
+            return [(t, d) for d, t in doomed.items()]
 
-            async def delete(d: str) -> None:
-                async with sem:
-                    (await http.delete(f"/v2/{repo}/manifests/{d}")).raise_for_status()
+        async def delete(repo: str, tag: str, digest: str) -> None:
+            if args.verify:
+                h = await send("HEAD", f"/v2/{repo}/manifests/{tag}", headers={"Accept": ACCEPT})
+                if h.headers["Docker-Content-Digest"] != digest:
+                    return
+            await send("DELETE", f"/v2/{repo}/manifests/{digest}")
 
-            await asyncio.gather(*(delete(d) for d in doomed))
+        async def apply(repo: str, doomed: list[tuple[str, str]]) -> None:
+            await asyncio.gather(*(delete(repo, t, d) for t, d in doomed))
 
-        await asyncio.gather(*(repo_job(r) for r in repos))
+        if args.phased:
+            plans = await asyncio.gather(*(discover(r) for r in repos))
+            await asyncio.gather(*(apply(r, p) for r, p in zip(repos, plans, strict=True)))
+        else:
+
+            async def repo_job(repo: str) -> None:
+                await apply(repo, await discover(repo))
+
+            await asyncio.gather(*(repo_job(r) for r in repos))
+    if args.cache:
+        args.cache.write_text(json.dumps(cache))
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:5]))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("host")
+    ap.add_argument("keep", type=int)
+    ap.add_argument("concurrency", type=int)
+    ap.add_argument("transport", nargs="?", default="httpx", choices=["httpx", "lean"])
+    ap.add_argument("--phased", action="store_true")
+    ap.add_argument("--verify", action="store_true")
+    ap.add_argument("--cache", type=Path)
+    asyncio.run(main(ap.parse_args()))
