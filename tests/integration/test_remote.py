@@ -135,9 +135,12 @@ def test_basic_auth_bad_password_is_exit_3_without_the_secret(registry, remote_a
     assert r.err.count("\n") == 1 and r.err.startswith("Error: ")
 
 
+@pytest.mark.parametrize("http_stack", ["lean", "httpx"])
 def test_token_auth_admin_deletes_and_pull_only_user_gets_a_clear_refusal(
-    services, registry, pusher, remote_as
+    services, registry, pusher, remote_as, monkeypatch, http_stack
 ):
+    # Both HTTP paths: ours, and httpx's AsyncClient, which a proxy in the environment selects.
+    monkeypatch.setenv("REGCOLLECT_HTTP_TRANSPORT", http_stack)
     reg = registry("token")
     p = pusher("token")
     repo = unique("tok") + "/app"
