@@ -2,8 +2,9 @@
 
 catalog, tag list per repository, manifest and config per tag, DELETE per doomed digest; async
 httpx at a given concurrency. No retries, no safety: the practical limit.
-TRANSPORT is httpx (httpx's own, httpcore) or lean (regcollect's LeanTransport), so that the
-reference is never slower than regcollect only because of its HTTP stack.
+TRANSPORT is httpx (httpx's AsyncClient and transport) or lean (regcollect's own HTTP path,
+LeanSender over LeanTransport), so that the reference is never slower than regcollect only
+because of its HTTP stack.
 
 Options make the same minimal client obey one more of regcollect's rules each, so the benchmark
 can show what a rule costs by itself (the floor for a tool that keeps it):
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from regcollect.registry.sender import LeanSender
 from regcollect.registry.transport import LeanTransport
 
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
@@ -31,13 +33,16 @@ ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.
 async def main(args: argparse.Namespace) -> None:
     sem = asyncio.Semaphore(args.concurrency)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    lean = LeanTransport(max_idle=args.concurrency) if args.transport == "lean" else None
     cache: dict[str, str] = {}
     if args.cache and args.cache.exists():
         cache = json.loads(args.cache.read_text())
-    async with httpx.AsyncClient(
-        base_url=f"http://{args.host}", limits=limits, timeout=60, transport=lean
-    ) as http:
+    base = f"http://{args.host}"
+    http: LeanSender | httpx.AsyncClient
+    if args.transport == "lean":
+        http = LeanSender(base, LeanTransport(max_idle=args.concurrency), timeout=60)
+    else:
+        http = httpx.AsyncClient(base_url=base, limits=limits, timeout=60)
+    try:
 
         async def send(method: str, url: str, **kw: object) -> httpx.Response:
             async with sem:
@@ -85,6 +90,8 @@ async def main(args: argparse.Namespace) -> None:
                 await apply(repo, await discover(repo))
 
             await asyncio.gather(*(repo_job(r) for r in repos))
+    finally:
+        await http.aclose()
     if args.cache:
         args.cache.write_text(json.dumps(cache))
 
