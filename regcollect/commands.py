@@ -35,7 +35,7 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--concurrency",
             type=click.IntRange(1, 64),
-            default=6,
+            default=8,
             show_default=True,
             help="Registry requests in flight at once.",
         ),
