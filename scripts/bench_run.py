@@ -309,14 +309,27 @@ print(built, planned, rss, len(plan.decisions))
     }
 
 
-def bench_local(n: int, repeat: int) -> dict:
+def bench_local(n: int, repeat: int, shared_engine: bool) -> dict:
     """docker rmi of N ids against regcollect local of the same number of ids, round robin.
     regcollect runs twice per round: with an empty cache, and with the cache its previous run on
-    this engine left (the other images' layer lists; the N new images are new to it either way)."""
-    from tests.support.dockertar import layer_tar, load_image
+    this engine left (the other images' layer lists; the N new images are new to it either way).
+    By default on an engine of its own, started for the benchmark and stopped after it, so the
+    figures do not depend on what the test suite left in the shared one."""
+    if shared_engine:
+        info = svc.start(svc.DEFAULT_STATE, svc.DEFAULT_PORT_BASE)
+    else:
+        info = svc.start(WORK / "services", PORT + 10)
+    try:
+        return _bench_local(info, n, repeat)
+    finally:
+        if not shared_engine:
+            svc.stop(WORK / "services")
 
-    info = svc.start(svc.DEFAULT_STATE, svc.DEFAULT_PORT_BASE)
+
+def _bench_local(info: dict, n: int, repeat: int) -> dict:
     import docker
+
+    from tests.support.dockertar import layer_tar, load_image
 
     client = docker.DockerClient(base_url=info["docker_host"])
     cache = WORK / "local-cache"
@@ -412,7 +425,7 @@ def main() -> int:
     ap.add_argument("--repos", type=int, default=20)
     ap.add_argument("--tags", type=int, default=100)
     ap.add_argument("--keep", type=int, default=5)
-    ap.add_argument("--concurrency", type=int, default=6, help="regcollect --concurrency")
+    ap.add_argument("--concurrency", type=int, default=8, help="regcollect --concurrency")
     ap.add_argument("--raw-concurrency", type=int, nargs="+", default=[4, 8, 16])
     ap.add_argument("--raw-transport", nargs="+", default=["lean", "httpx"], choices=["lean", "httpx"])
     ap.add_argument("--floor-concurrency", type=int, default=8, help="concurrency of the floor-* contenders")
@@ -428,6 +441,11 @@ def main() -> int:
         choices=["remote", "floor", "plan", "local"],
         nargs="+",
         default=["remote", "floor", "plan", "local"],
+    )
+    ap.add_argument(
+        "--shared-engine",
+        action="store_true",
+        help="local: use the test services' engine (and the images the tests left in it)",
     )
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -469,7 +487,7 @@ def main() -> int:
             f"(inventory built in {p['build_s']:.1f}s), peak RSS {p['peak_rss_mb']:.0f} MB"
         )
     if "local" in args.only:
-        report["local"] = bench_local(args.local_images, args.repeat)
+        report["local"] = bench_local(args.local_images, args.repeat, args.shared_engine)
         loc = report["local"]
         print(
             f"\nlocal: delete {args.local_images} images (engine holds {loc['images_in_engine']} others), "
