@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -27,7 +28,19 @@ def header(head: str, name: str) -> str | None:
     return None
 
 
-async def start(handler):  # type: ignore[no-untyped-def]
+async def start(respond: Callable[[str], bytes]) -> tuple[asyncio.Server, str]:
+    """A keep-alive server answering each request head with respond(head)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while not reader.at_eof():
+            try:
+                head, _ = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                break
+            writer.write(respond(head))
+            await writer.drain()
+        writer.close()
+
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     return server, f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
 
@@ -42,33 +55,21 @@ def test_token_flow_then_a_redirect_to_storage_without_the_credentials() -> None
     seen: dict[str, list[str]] = {"registry": [], "storage": []}
 
     async def main() -> bytes:
-        async def storage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            head, _ = await read_request(reader)
+        def storage(head: str) -> bytes:
             seen["storage"].append(head)
-            writer.write(answer("200 OK", body=b"blob bytes"))
-            await writer.drain()
-            writer.close()
+            return answer("200 OK", body=b"blob bytes")
 
         store_server, store = await start(storage)
 
-        async def registry(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while not reader.at_eof():
-                try:
-                    head, _ = await read_request(reader)
-                except asyncio.IncompleteReadError:
-                    break
-                seen["registry"].append(head)
-                auth = header(head, "Authorization") or ""
-                if head.startswith("GET /token?"):
-                    writer.write(answer("200 OK", body=b'{"token": "T0K"}'))
-                elif auth != "Bearer T0K":
-                    realm = f"http://{reg}/token"
-                    challenge = f'Bearer realm="{realm}",service="svc",scope="repository:team/app:pull"'
-                    writer.write(answer("401 Unauthorized", {"WWW-Authenticate": challenge}))
-                else:
-                    writer.write(answer("307 Temporary Redirect", {"Location": f"http://{store}/data/x"}))
-                await writer.drain()
-            writer.close()
+        def registry(head: str) -> bytes:
+            seen["registry"].append(head)
+            if head.startswith("GET /token?"):
+                return answer("200 OK", body=b'{"token": "T0K"}')
+            if header(head, "Authorization") != "Bearer T0K":
+                realm = f"http://{reg}/token"
+                challenge = f'Bearer realm="{realm}",service="svc",scope="repository:team/app:pull"'
+                return answer("401 Unauthorized", {"WWW-Authenticate": challenge})
+            return answer("307 Temporary Redirect", {"Location": f"http://{store}/data/x"})
 
         reg_server, reg = await start(registry)
         try:
@@ -94,15 +95,8 @@ def test_token_flow_then_a_redirect_to_storage_without_the_credentials() -> None
 
 def test_a_redirect_loop_is_a_clear_error_not_a_hang() -> None:
     async def main() -> None:
-        async def loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            while not reader.at_eof():
-                try:
-                    await read_request(reader)
-                except asyncio.IncompleteReadError:
-                    break
-                writer.write(answer("302 Found", {"Location": "/v2/team/app/tags/list"}))
-                await writer.drain()
-            writer.close()
+        def loop(head: str) -> bytes:
+            return answer("302 Found", {"Location": "/v2/team/app/tags/list"})
 
         server, reg = await start(loop)
         try:
