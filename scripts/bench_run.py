@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -19,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,14 +145,24 @@ def summarize(runs: list[dict]) -> dict:
     return mid
 
 
-def _one(name: str, golden: Path, cmd_for: object, args: argparse.Namespace, env: dict[str, str]) -> dict:
+@contextlib.contextmanager
+def fresh_registry(name: str, golden: Path, port: int) -> Iterator[Registry]:
+    """A registry of its own on a fresh copy of the golden storage, removed afterwards."""
     root = WORK / name
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     shutil.copytree(golden, root / "data")
     os.sync()  # the copy's writeback must not land on the registry's CPU time
-    reg = Registry(root / "data", PORT + 1)
+    reg = Registry(root / "data", port)
     try:
+        yield reg
+    finally:
+        reg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _one(name: str, golden: Path, cmd_for: object, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    with fresh_registry(name, golden, PORT + 1) as reg:
         cmd = cmd_for(reg.host)  # type: ignore[operator]
         t0 = time.monotonic()
         proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
@@ -161,9 +173,6 @@ def _one(name: str, golden: Path, cmd_for: object, args: argparse.Namespace, env
         )
         if proc.returncode != 0:
             print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-    finally:
-        reg.stop()
-        shutil.rmtree(root, ignore_errors=True)
     return {"name": name, "wall": wall, "registry_cpu": cpu, "correct": ok}
 
 
@@ -216,40 +225,27 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
         clear_cache()
         _one("warmup", golden, rc_for("item"), args, env)
 
-    contenders: list[tuple[str, Any, dict[str, str], Any]] = [
-        (
-            f"raw-{transport}-c{c}",
-            lambda h, c=c, t=transport: [
-                py,
-                str(ROOT / "scripts/rawclient.py"),
-                h,
-                str(args.keep),
-                str(c),
-                t,
-            ],
-            dict(os.environ, PYTHONPATH=str(ROOT)),
-            None,
-        )
-        for transport in args.raw_transport
-        for c in args.raw_concurrency
-    ]
     raw_cache = WORK / "raw-cache.json"
     raw_env = dict(os.environ, PYTHONPATH=str(ROOT))
 
-    def raw_for(*flags: str):  # type: ignore[no-untyped-def]
-        return lambda h: [
-            py,
-            str(ROOT / "scripts/rawclient.py"),
-            h,
-            str(args.keep),
-            str(args.floor_concurrency),
-            "lean",
-            *flags,
-        ]
+    def raw_for(concurrency: int, transport: str, *flags: str):  # type: ignore[no-untyped-def]
+        script = str(ROOT / "scripts/rawclient.py")
+        return lambda h: [py, script, h, str(args.keep), str(concurrency), transport, *flags]
 
+    contenders: list[tuple[str, Any, dict[str, str], Any]] = [
+        (f"raw-{transport}-c{c}", raw_for(c, transport), raw_env, None)
+        for transport in args.raw_transport
+        for c in args.raw_concurrency
+    ]
     if args.floors:  # the raw client obeying one more of regcollect's rules each (rawclient.py)
         raw_cache.unlink(missing_ok=True)
-        _one("raw-warmup", golden, raw_for("--cache", str(raw_cache)), args, raw_env)
+        _one(
+            "raw-warmup",
+            golden,
+            raw_for(args.floor_concurrency, "lean", "--cache", str(raw_cache)),
+            args,
+            raw_env,
+        )
         for name, flags in [
             ("floor-phased", ["--phased"]),
             ("floor-phased-verify", ["--phased", "--verify"]),
@@ -257,7 +253,7 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
             ("floor-warm-phased", ["--phased", "--cache", str(raw_cache)]),
             ("floor-warm-phased-verify", ["--phased", "--verify", "--cache", str(raw_cache)]),
         ]:
-            contenders.append((name, raw_for(*flags), raw_env, None))
+            contenders.append((name, raw_for(args.floor_concurrency, "lean", *flags), raw_env, None))
     for verify in args.verify:
         contenders.append((f"regcollect-cold-{verify}", rc_for(verify), env, clear_cache))
         contenders.append((f"regcollect-warm-{verify}", rc_for(verify), env, warm_cache))
@@ -406,17 +402,8 @@ def bench_floor(args: argparse.Namespace) -> dict:
 
     for transport in ("lean", "httpx"):
         for c in args.raw_concurrency:
-            root = WORK / "floor"
-            shutil.rmtree(root, ignore_errors=True)
-            root.mkdir(parents=True)
-            shutil.copytree(golden_storage(args), root / "data")
-            os.sync()
-            reg = Registry(root / "data", PORT + 2)
-            try:
+            with fresh_registry("floor", golden_storage(args), PORT + 2) as reg:
                 out[f"{transport}-c{c}"] = asyncio.run(run(transport, c))
-            finally:
-                reg.stop()
-                shutil.rmtree(root, ignore_errors=True)
     return out
 
 
