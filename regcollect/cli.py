@@ -235,13 +235,19 @@ def show_plan_and_apply(
     changes = plan.changes
     if console.output == "text" and not console.quiet:
         console.out(plan_text(plan))
+    # Repositories that could not be read were left untouched: the run did not do all that was
+    # asked, and a nightly job must notice (exit 1), dry run or not.
+    unread = EXIT_FAILED if plan.errors else EXIT_OK
+    for e in plan.errors:
+        if console.output == "json" or console.quiet:
+            click.echo(f"Error: {e}", err=True)
     if dry_run or not changes:
         console.summary(summary_markdown(plan, dry_run=True))
         if console.output == "json":
             console.out(dumps(plan_json(plan, dry_run=dry_run)))
         elif not console.quiet:
             console.out("Dry run: nothing was changed." if dry_run else "Nothing to do.")
-        return EXIT_OK
+        return unread
     if not yes:
         if console.output == "json":
             click.echo(summary_line(plan), err=True)
@@ -250,7 +256,7 @@ def show_plan_and_apply(
                 console.out(dumps(plan_json(plan, dry_run=True, errors=["not confirmed"])))
             else:
                 console.out("Not confirmed: nothing was changed.")
-            return EXIT_OK
+            return unread
     report = apply(plan)
     notes = after(report) if after else []
     console.summary(summary_markdown(plan, dry_run=False, report=report))
@@ -266,7 +272,7 @@ def show_plan_and_apply(
     if report.fatal is not None:
         click.echo(f"Error: {report.fatal}", err=True)
         return report.fatal.exit_code
-    return EXIT_FAILED if report.failed else EXIT_OK
+    return EXIT_FAILED if report.failed else unread
 
 
 def handle_errors(f: Callable[..., int]) -> Callable[..., None]:

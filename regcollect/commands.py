@@ -47,6 +47,14 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False),
             help="CA bundle to verify the registry's certificate.",
         ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(1, 3600),
+            default=30.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long to wait for one answer; a request that times out is tried once more.",
+        ),
         click.option("--username", "-u", help="Registry user; the password comes from --password-stdin."),
         click.option("--password-stdin", is_flag=True, help="Read the registry password from stdin."),
     ]
@@ -109,6 +117,7 @@ def _remote_options(registry: str, kw: dict[str, Any], password: str | None, con
         username=kw["username"],
         password=password,
         concurrency=kw["concurrency"],
+        timeout=kw["timeout"],
         log=console.debug if console.verbose else None,
         verify=kw.get("verify", "item"),
     )

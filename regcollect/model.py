@@ -48,6 +48,10 @@ class Artifact:
     containers: tuple[ContainerUse, ...] = ()  # local: containers made from this image
     manifest_digests: tuple[str, ...] = ()  # local: registry digests it is known by (RepoDigests)
     raw: bytes | None = None  # remote: the manifest bytes as served (for the journal and restore)
+    # Other evidence of age when `created` is not usable (a reproducible build's 1970): a push
+    # time from a vendor API, and when regcollect first saw this digest (the state database).
+    pushed: dt.datetime | None = None
+    first_seen: dt.datetime | None = None
 
     @property
     def short(self) -> str:
@@ -78,6 +82,8 @@ class Inventory:
     # Protected by the environment, whatever the policy says (a running container, --min-age).
     pinned: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what could not be read: left untouched
+    unread: list[str] = field(default_factory=list)  # the repositories those errors are about
 
 
 def subject_from_tag(tag: str) -> str | None:

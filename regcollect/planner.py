@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from regcollect.ages import CREATED, UNKNOWN, Age, ages, newest
 from regcollect.model import Artifact, Inventory, Kind
 from regcollect.policy import Policy, Rule, tag_matches
 from regcollect.units import format_duration
-
-_MIN_TIME = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 class Action(str, Enum):
@@ -45,6 +44,7 @@ class Decision:
     depth: int = 0  # reach depth: roots 0, their children 1, ...; the executor orders by it
     containers_first: tuple[str, ...] = ()  # local: stopped containers to remove before the image
     force: bool = False  # local: docker's force (the user asked for it)
+    age: Age | None = None  # the time the policy judged this by, and where it came from
 
     @property
     def repository(self) -> str:
@@ -71,6 +71,7 @@ class Plan:
     reclaimable_bytes: int = 0
     warnings: list[str] = field(default_factory=list)
     untouched_repositories: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # repositories that could not be read
 
     def count(self, action: Action) -> int:
         return sum(1 for d in self.decisions if d.action is action)
@@ -85,15 +86,14 @@ class Plan:
 
 
 @functools.lru_cache(maxsize=1024)
-def _because(rule: Rule, unknown_created: bool) -> str:
+def _because(rule: Rule, source: str) -> str:
     why = []
     if rule.keep_last is not None:
         why.append(f"not among the {rule.keep_last} most recent")
     if rule.older_than is not None:
         why.append(f"older than {format_duration(rule.older_than)}")
-    if unknown_created:
-        why.append("created time unknown")
-    return " and ".join(why)
+    text = " and ".join(why)
+    return text if source == CREATED else f"{text} (by {source} time)"
 
 
 def _is_follower(a: Artifact, pointed_at: set[Hashable], node: Hashable) -> bool:
@@ -141,6 +141,7 @@ class _Planner:
             if a.subject:
                 self._edge(self._scoped(a, a.subject), src, "referrer")
         self.decisions: dict[int, Decision] = {}
+        self.warnings: list[str] = []
 
     def node(self, a: Artifact) -> Hashable:
         return a.digest if self.inv.global_ids else (a.repository, a.digest)
@@ -182,16 +183,30 @@ class _Planner:
                 for a in arts:
                     self._set(a, Action.KEEP, "kept: no policy rule matches this repository", None)
                 continue
-            roots = [a for a in arts if a.tags and not _is_follower(a, pointed, self.node(a))]
-            created = {id(a): self.effective_created(a) for a in roots}
-            roots.sort(key=lambda a: (created[id(a)] or _MIN_TIME, max(a.tags)), reverse=True)
-            for rank, a in enumerate(roots):
-                self._decide_tagged(a, rank, rule, created[id(a)])
-            for a in arts:
-                if a.tags or _is_follower(a, pointed, self.node(a)):
-                    continue
-                self._decide_untagged(a, rule)
+            own = [a for a in arts if not _is_follower(a, pointed, self.node(a))]
+            age = ages(((id(a), self.effective_created(a), a.pushed, a.first_seen) for a in own), self.now)
+            self._warn_ages(repo, age)
+            roots = [a for a in own if a.tags]
+            ranked: dict[Hashable, Age] = {id(a): age[id(a)] for a in roots}
+            kept, tied = newest(ranked, rule.keep_last) if rule.keep_last is not None else (set(), set())
+            for a in roots:
+                self._decide_tagged(a, rule, age[id(a)], id(a) in kept, id(a) in tied)
+            for a in own:
+                if not a.tags:
+                    self._decide_untagged(a, rule, age[id(a)])
         return untouched
+
+    def _warn_ages(self, repo: str, age: dict[Hashable, Age]) -> None:
+        unusable = [a for a in age.values() if a.unusable_created]
+        if not unusable:
+            return
+        by = sorted({a.source for a in unusable})
+        self.warnings.append(
+            f"repository {repo or '<none>'}: {len(unusable)} image(s) carry a created time that says "
+            "nothing (before 2000, in the future, or the same for several images: reproducible builds); "
+            f"judged by {', '.join(by)} time instead"
+            + ("; those of unknown age are kept" if UNKNOWN in by else "")
+        )
 
     def _select(self, pointed: set[Hashable]) -> None:
         assert self.selection is not None
@@ -210,31 +225,40 @@ class _Planner:
     def _set(self, a: Artifact, action: Action, reason: str, rule: Rule | None, **kw: Any) -> None:
         pin = self.inv.pinned.get(a.digest)
         if pin and action is Action.DELETE:
-            action, reason, kw = Action.KEEP, pin, {}
+            action, reason, kw = Action.KEEP, pin, {"age": kw.get("age")}
         self.decisions[id(a)] = Decision(a, action, reason, rule=rule.origin if rule else None, **kw)
 
-    def _young(self, rule: Rule, created: dt.datetime | None) -> str | None:
+    def _young(self, rule: Rule, age: Age) -> str | None:
         """The older_than floor: why this may not go yet, or None."""
         if rule.older_than is None:
             return None
-        if created is None:
-            return "kept: created time unknown, so it may be younger than older_than"
-        if self.now - created < rule.older_than:
-            return f"kept: younger than {format_duration(rule.older_than)}"
+        if age.time is None:
+            return "kept: age unknown (no usable created time), so it may be younger than older_than"
+        if self.now - age.time < rule.older_than:
+            by = "" if age.source == CREATED else f" (by {age.source} time)"
+            return f"kept: younger than {format_duration(rule.older_than)}{by}"
         return None
 
-    def _decide_tagged(self, a: Artifact, rank: int, rule: Rule, created: dt.datetime | None) -> None:
-        if rule.keep_last is not None and rank < rule.keep_last:
-            self._set(a, Action.KEEP, f"kept: among the {rule.keep_last} most recent", rule)
-            return
+    def _decide_tagged(self, a: Artifact, rule: Rule, age: Age, newest: bool, tied: bool) -> None:
+        if rule.keep_last is not None:
+            if age.time is None:
+                why = "kept: age unknown (no usable created time), so it cannot rank below others"
+                self._set(a, Action.KEEP, why, rule, age=age)
+                return
+            if newest:
+                why = f"kept: among the {rule.keep_last} most recent"
+                if tied:
+                    why += f" (ties at {age.time:%Y-%m-%d %H:%M:%S} with others; their order is unknown)"
+                self._set(a, Action.KEEP, why, rule, age=age)
+                return
         if not rule.selects_tagged:
             self._set(a, Action.KEEP, "kept: tagged, and the rule selects only untagged content", rule)
             return
-        young = self._young(rule, created)
+        young = self._young(rule, age)
         if young:
-            self._set(a, Action.KEEP, young, rule)
+            self._set(a, Action.KEEP, young, rule, age=age)
             return
-        because = _because(rule, created is None)
+        because = _because(rule, age.source)
         for lm in rule.keep_labels:
             if lm.matches(a.labels):
                 self._set(a, Action.KEEP, f"kept: label {lm} matches keep_labels", rule)
@@ -250,19 +274,20 @@ class _Planner:
                 f"untagged: {because}; the digest stays for tag {', '.join(kept)} (keep_tags)",
                 rule,
                 remove_tags=gone,
+                age=age,
             )
         else:
-            self._set(a, Action.DELETE, f"deleted: {because}", rule, remove_tags=a.tags)
+            self._set(a, Action.DELETE, f"deleted: {because}", rule, remove_tags=a.tags, age=age)
 
-    def _decide_untagged(self, a: Artifact, rule: Rule) -> None:
+    def _decide_untagged(self, a: Artifact, rule: Rule, age: Age) -> None:
         if not rule.untagged:
             self._set(a, Action.KEEP, "kept: untagged, and the rule does not select untagged", rule)
             return
-        young = self._young(rule, a.created)
+        young = self._young(rule, age)
         if young:
-            self._set(a, Action.KEEP, young, rule)
+            self._set(a, Action.KEEP, young, rule, age=age)
             return
-        self._set(a, Action.DELETE, "deleted: untagged and nothing kept reaches it", rule)
+        self._set(a, Action.DELETE, "deleted: untagged and nothing kept reaches it", rule, age=age)
 
     # pass 2 ---------------------------------------------------------------------------------
     def reach(self) -> None:
@@ -422,6 +447,7 @@ def evaluate(
         policy=policy.to_json(),
         decisions=list(planner.ordered()),
         reclaimable_bytes=total,
-        warnings=list(inventory.warnings),
+        warnings=list(inventory.warnings) + planner.warnings,
         untouched_repositories=sorted(untouched),
+        errors=list(inventory.errors),
     )

@@ -33,6 +33,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "rule": d.rule,
         "bytes": d.bytes,
         "created": a.created.isoformat() if a.created else None,
+        "time": d.age.time.isoformat() if d.age and d.age.time else None,
+        "time_source": d.age.source if d.age else None,
         "subject": a.subject,
         "children": list(a.children),
         "depth": d.depth,
@@ -66,7 +68,7 @@ def plan_json(
             "untouched_repositories": plan.untouched_repositories,
         },
         "warnings": list(plan.warnings),
-        "errors": list(errors or []),
+        "errors": list(plan.errors) + list(errors or []),
     }
     if report is not None:
         doc["results"] = [
@@ -127,17 +129,22 @@ def plan_text(plan: Plan, *, verbose_keep: bool = True) -> str:
             lines.extend(rows)
     for w in plan.warnings:
         lines.append(f"warning: {w}")
+    for e in plan.errors:
+        lines.append(f"error: {e}")
     lines.append(summary_line(plan))
     return "\n".join(lines)
 
 
 def summary_line(plan: Plan) -> str:
     repos = len({d.repository for d in plan.decisions})
-    return (
+    line = (
         f"Plan: {plan.count(Action.DELETE)} to delete, {plan.count(Action.UNTAG)} to untag, "
         f"{plan.count(Action.KEEP)} kept, in {repos} repositories; "
         f"{format_bytes(plan.reclaimable_bytes)} reclaimable"
     )
+    if plan.errors:
+        line += f"; {len(plan.errors)} repositories could not be read and were left untouched"
+    return line
 
 
 def report_text(report: Report) -> str:
@@ -195,4 +202,6 @@ def summary_markdown(plan: Plan, *, dry_run: bool, report: Report | None = None)
         lines.append("Nothing to do.")
     for w in plan.warnings:
         lines.append(f"\n> warning: {w}")
+    for e in plan.errors:
+        lines.append(f"\n> **error:** {e}")
     return "\n".join(lines) + "\n"

@@ -23,7 +23,6 @@ import json
 from pathlib import Path
 
 import httpx
-
 from regcollect.registry.sender import LeanSender
 from regcollect.registry.transport import LeanTransport
 

@@ -25,6 +25,7 @@ from regcollect.errors import UsageError
 from regcollect.executor import Report, execute
 from regcollect.planner import Action, Plan, evaluate
 from regcollect.policy import Policy, repo_matches
+from regcollect.state import record_first_seen
 from regcollect.units import format_bytes, parse_duration, parse_size
 
 LOCAL_CONCURRENCY = 8
@@ -84,6 +85,7 @@ def plan_local(
     engine.ping()
     need_last_use = opts.min_age is not None or opts.max_size is not None
     inv, layers_before = build_inventory(engine, need_last_use=need_last_use, cache=cache)
+    record_first_seen(inv, now, complete={a.repository for a in inv.artifacts})
     ctx = LocalContext(inv, now)
     filters = parse_filters(opts.filters)
     inv.pinned = pins(

@@ -8,8 +8,10 @@ it). Per item, just before the change (`--verify item`, the default): every tag 
 the digest still points at it. `--verify repository` leaves out the per-item part for deletes,
 which costs one HEAD per doomed tag (docs/performance.md); untags always check their tags, so a
 throwaway never lands on new content.
-Untag: DELETE by tag where the registry allows it, else push a unique throwaway manifest to the
-tag and delete the throwaway by digest (regclient's way); then check the kept tags still resolve.
+Untag: push a unique throwaway manifest to the tag and delete the throwaway by digest (regclient's
+way). Never DELETE by tag: the spec leaves its meaning open and some registries (zot did) delete the
+manifest itself, every other tag with it. Afterwards the digest must still exist and the kept tags
+must still resolve to it, or the item is reported failed.
 """
 
 from __future__ import annotations
@@ -63,7 +65,6 @@ class RemoteBackend:
         self._snapshot: dict[str, asyncio.Task[dict[str, str]]] = {}
         self._uses: dict[str, int] = defaultdict(int)
         self._probed: dict[str, asyncio.Task[None]] = {}
-        self.delete_by_tag: bool | None = None
         self.leftover_throwaways: list[str] = []
 
     # verification ---------------------------------------------------------------------------
@@ -172,6 +173,11 @@ class RemoteBackend:
             note = await self._untag_one(d.repository, tag)
             if note:
                 notes.append(note)
+        if await self.client.head_manifest(d.repository, d.digest) is None:
+            raise RegcollectError(
+                f"after untagging, {d.repository}@{d.digest} no longer exists: the registry deleted "
+                "the image, not only the tag (restore it from the journal)"
+            )
         for tag in d.kept_tags:
             now = await self.client.head_manifest(d.repository, tag)
             if now != d.digest:
@@ -183,15 +189,6 @@ class RemoteBackend:
         return "; ".join(notes) or None
 
     async def _untag_one(self, repo: str, tag: str) -> str | None:
-        if self.delete_by_tag is not False:
-            try:
-                await self.client.delete_manifest(repo, tag)
-                self.delete_by_tag = True
-                return None
-            except RegistryError as exc:
-                if self.delete_by_tag is True or exc.status not in (400, 404, 405):
-                    raise
-                self.delete_by_tag = False
         await self.client.put_blob(repo, EMPTY_CONFIG)
         data = throwaway_manifest()
         digest = await self.client.put_manifest(repo, tag, data, OCI_MANIFEST)

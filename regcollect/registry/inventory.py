@@ -13,11 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from regcollect.cache import FactCache
-from regcollect.errors import NotFound, RegcollectError, UsageError
+from regcollect.errors import NotFound, RegcollectError, RegistryError, UsageError
 from regcollect.model import Artifact, Blob, Inventory, Kind, subject_from_tag
 from regcollect.policy import has_wildcard, repo_matches
 from regcollect.reference import PATH_RE
-from regcollect.registry.client import INDEX_TYPES, Manifest, RegistryClient
+from regcollect.registry.client import CONFIG_CAP, INDEX_TYPES, Manifest, RegistryClient, is_digest
 from regcollect.units import parse_time
 
 ProgressFn = Callable[[str, int], None]
@@ -64,9 +64,18 @@ class RemoteDiscovery:
             if isinstance(result, BaseException):
                 if not isinstance(result, RegcollectError) or _fatal(result):
                     raise result
-                inv.warnings.append(f"repository {repo} left untouched: {result}")
+                # Not a warning: the run did not do what was asked there, and the exit code says so.
+                inv.errors.append(f"repository {repo} left untouched: {result}")
+                inv.unread.append(repo)
                 continue
             inv.artifacts.extend(result)
+        for where, names in sorted(self.client.dropped.items()):
+            shown = ", ".join(repr(n)[:80] for n in names[:3]) + (" ..." if len(names) > 3 else "")
+            scope = "the catalog" if where == "<catalog>" else f"repository {where}"
+            inv.warnings.append(
+                f"{scope}: {len(names)} name(s) that are not valid tags or repository names were "
+                f"ignored: {shown}"
+            )
         return inv
 
     async def manifest(self, repo: str, ref: str, known_digest: str | None = None) -> Manifest:
@@ -81,11 +90,15 @@ class RemoteDiscovery:
             self.cache.put_manifest(m.digest, m.data, m.media_type)
         return m
 
-    async def config_facts(self, repo: str, digest: str) -> dict[str, Any]:
+    async def config_facts(self, repo: str, digest: str, size: int = 0) -> dict[str, Any]:
+        """created and labels from the image config: read once, checked against its digest by
+        the client before it is parsed or cached (facts are shared across registries)."""
         if self.cache:
             hit = self.cache.config(digest)
             if hit is not None:
                 return hit
+        if size > CONFIG_CAP:
+            return {}  # not worth reading: its created time stays unknown
         raw = await self.client.get_blob(repo, digest)
         try:
             doc = json.loads(raw)
@@ -206,7 +219,7 @@ class RemoteDiscovery:
             layers = [x for x in doc.get("layers") or [] if isinstance(x, dict)]
             config = doc.get("config") if isinstance(doc.get("config"), dict) else None
             blobs = [own] + [
-                Blob(dg, int(x.get("size") or 0))
+                Blob(dg, _size(x))
                 for x in ([config] if config else []) + layers
                 if (dg := _descriptor_digest(x))
             ]
@@ -214,7 +227,7 @@ class RemoteDiscovery:
             if subject:
                 a.kind = Kind.REFERRER
             elif config and (cd := _descriptor_digest(config)):
-                facts = await self.config_facts(repo, cd)
+                facts = await self.config_facts(repo, cd, _size(config))
                 a.created = parse_time(facts.get("created"))
                 raw_labels = facts.get("labels")
                 if isinstance(raw_labels, dict):
@@ -228,6 +241,8 @@ class RemoteDiscovery:
         if self.referrers_api is None:
             async with self._referrers_lock:
                 if self.referrers_api is None:
+                    # Settled only by a definitive answer: a transient failure raises (this
+                    # repository is left untouched) and the next one asks again.
                     found = await self.client.referrers(repo, a.digest)
                     self.referrers_api = found is not None
                     await self._add_referrers(repo, a, arts, found or [])
@@ -246,9 +261,19 @@ class RemoteDiscovery:
 
 
 def _descriptor_digest(desc: Any) -> str | None:
-    if isinstance(desc, dict) and isinstance(desc.get("digest"), str):
-        return str(desc["digest"])
+    """A descriptor's digest; one that is not a valid digest makes the manifest unreadable (it
+    would go into a URL, and a child we cannot name is a child we cannot protect)."""
+    if isinstance(desc, dict) and "digest" in desc:
+        d = desc["digest"]
+        if not isinstance(d, str) or not is_digest(d):
+            raise RegistryError(f"a descriptor names an invalid digest {str(d)[:80]!r}")
+        return d
     return None
+
+
+def _size(desc: dict[str, Any]) -> int:
+    raw = desc.get("size")
+    return raw if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 1 << 50 else 0
 
 
 def _platform(p: Any) -> str:

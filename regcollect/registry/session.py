@@ -17,6 +17,7 @@ from regcollect.registry.backend import RemoteBackend
 from regcollect.registry.client import RegistryClient
 from regcollect.registry.credentials import resolve
 from regcollect.registry.inventory import RemoteDiscovery
+from regcollect.state import record_first_seen
 
 GC_HINT = (
     "Storage returns only after the registry's own garbage collection. For the CNCF distribution "
@@ -35,6 +36,7 @@ class RemoteOptions:
     concurrency: int = 8
     use_cache: bool = True
     verify: str = "item"
+    timeout: float = 30.0
     log: Callable[[str], None] | None = None
 
 
@@ -47,6 +49,7 @@ def open_client(opts: RemoteOptions) -> RegistryClient:
         insecure=opts.insecure,
         ca_cert=opts.ca_cert,
         concurrency=opts.concurrency,
+        timeout=opts.timeout,
         log=opts.log,
     )
 
@@ -63,6 +66,8 @@ async def plan_remote(
     await client.ping()
     discovery = RemoteDiscovery(client, cache=cache, progress=progress)
     inventory = await discovery.inventory(patterns)
+    read = [r for r in inventory.repositories if r not in set(inventory.unread)]
+    record_first_seen(inventory, now, complete=read)
     return evaluate(inventory, policy, now)
 
 
