@@ -73,7 +73,7 @@ def test_token_flow_then_a_redirect_to_storage_without_the_credentials() -> None
 
         reg_server, reg = await start(registry)
         try:
-            auth = RegistryAuth(Credentials("alice", "s3cret"))
+            auth = RegistryAuth(Credentials("alice", "s3cret"), base=f"http://{reg}")
             async with RegistryClient(reg, auth=auth) as client:
                 assert isinstance(client.http, LeanSender)
                 return await client.get_blob("team/app", DIGEST)
