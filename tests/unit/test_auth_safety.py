@@ -232,3 +232,63 @@ def test_the_verbose_log_names_each_token_fetch_without_any_secret() -> None:
     assert "service=svc" in fetches[0] and "repository:team/app:pull" in fetches[0]
     for line in lines:
         assert PASSWORD not in line and TOKEN not in line and BASIC not in line
+
+
+# item 10: a registry argument with user:password@ --------------------------------------------
+
+
+@pytest.mark.parametrize("registry", ["u:s3cret@127.0.0.1:1", "u:s3cret@registry.example", "u@host:5000"])
+def test_base_url_refuses_userinfo_without_a_scheme(registry: str) -> None:
+    from regcollect.errors import UsageError
+
+    with pytest.raises(UsageError, match="credentials") as err:
+        base_url(registry, insecure=False)
+    assert "s3cret" not in str(err.value)
+
+
+def test_remote_with_user_password_at_host_is_refused_without_echoing_it(run) -> None:  # noqa: ANN001
+    r = run("remote", "u:s3cret@127.0.0.1:1", "--keep-last", "1", "--dry-run", "-o", "json")
+    assert r.code == 2
+    assert "s3cret" not in r.out + r.err
+    assert "credentials" in r.err
+
+
+def plan_file(tmp_path: Path, target: str) -> Path:
+    path = tmp_path / "plan.json"
+    doc = {
+        "schema": "regcollect.plan/v1",
+        "source": "remote",
+        "target": target,
+        "now": "2024-01-01T00:00:00Z",
+        "policy": {},
+        "actions": [],
+    }
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize("target", ["u:s3cret@127.0.0.1:1", "https://u:s3cret@127.0.0.1:1"])
+def test_apply_of_a_plan_whose_target_holds_credentials_is_refused(run, tmp_path: Path, target) -> None:  # noqa: ANN001
+    r = run("apply", str(plan_file(tmp_path, target)), "--yes")
+    assert r.code == 2
+    assert "s3cret" not in r.out + r.err
+    assert "credentials" in r.err
+
+
+def test_restore_from_a_journal_whose_registry_holds_credentials_is_refused(run, tmp_path: Path) -> None:  # noqa: ANN001
+    path = tmp_path / "j.jsonl"
+    record = {
+        "type": "intent",
+        "source": "remote",
+        "registry": "u:s3cret@127.0.0.1:1",
+        "repository": "team/app",
+        "digest": DIGEST,
+        "media_type": "application/vnd.oci.image.manifest.v1+json",
+        "manifest": base64.b64encode(b"{}").decode(),
+        "tags": ["v1"],
+        "action": "delete",
+    }
+    path.write_text(json.dumps(record) + "\n")
+    r = run("restore", str(path), "--dry-run")
+    assert r.code == 2
+    assert "s3cret" not in r.out + r.err
