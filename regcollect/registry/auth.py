@@ -115,8 +115,8 @@ class RegistryAuth(httpx.Auth):
         host = response.request.url.host
         raise AuthError(
             f"{host} (reached through a redirect from registry {self.base.host}) answered "
-            f"{response.status_code} asking for authentication; credentials are sent to the registry "
-            "and its token server only, so this is refused"
+            f"{response.status_code} asking for authentication; credentials go only to the registry "
+            f"and its token server (if {host} is the registry itself, name it as REGISTRY)"
         )
 
     def _has_secret(self) -> bool:

@@ -272,7 +272,7 @@ def test_apply_of_a_plan_whose_target_holds_credentials_is_refused(run, tmp_path
     r = run("apply", str(plan_file(tmp_path, target)), "--yes")
     assert r.code == 2
     assert "s3cret" not in r.out + r.err
-    assert "credentials" in r.err
+    assert "plan.json: plan target holds credentials" in r.err, "refused when the plan is read"
 
 
 def test_restore_from_a_journal_whose_registry_holds_credentials_is_refused(run, tmp_path: Path) -> None:  # noqa: ANN001
