@@ -29,6 +29,12 @@ def load_plan(path: str | Path) -> Plan:
         raise UsageError(f"{p}: not a plan file (expected schema {SCHEMA})")
     if doc.get("source") not in ("remote", "local") or not doc.get("target"):
         raise UsageError(f"{p}: plan has no valid source and target")
+    if doc["source"] == "remote" and (not isinstance(doc["target"], str) or "@" in doc["target"]):
+        # user:password@host must never be used, shown or stored again (journal, cache keys)
+        raise UsageError(
+            f"{p}: plan target holds credentials (user:password@); make the plan again naming the "
+            "registry by host[:port]"
+        )
     now = parse_time(doc.get("now"))
     if now is None:
         raise UsageError(f"{p}: plan has no valid 'now'")

@@ -69,6 +69,11 @@ def base_url(registry: str, *, insecure: bool) -> str:
                 "--password-stdin or a docker config file instead"
             )
         return f"{parts.scheme}://{parts.netloc}"
+    if "@" in text:  # user[:password]@host: name only the host, never the userinfo
+        raise UsageError(
+            f"registry {text.rsplit('@', 1)[-1]!r} is given with user:password@ (credentials): use "
+            "--username and --password-stdin or a docker config file instead"
+        )
     if "/" in text or not text:
         raise UsageError(f"invalid registry {text!r}: expected host[:port] or a URL")
     host = urlsplit(f"//{text}").hostname or text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from regcollect.cache import FactCache
 from regcollect.executor import Report, execute
@@ -14,7 +15,7 @@ from regcollect.planner import Plan, evaluate
 from regcollect.policy import Policy
 from regcollect.registry.auth import RegistryAuth
 from regcollect.registry.backend import RemoteBackend
-from regcollect.registry.client import RegistryClient
+from regcollect.registry.client import RegistryClient, base_url
 from regcollect.registry.credentials import resolve
 from regcollect.registry.inventory import RemoteDiscovery
 from regcollect.state import record_first_seen
@@ -41,11 +42,13 @@ class RemoteOptions:
 
 
 def open_client(opts: RemoteOptions) -> RegistryClient:
-    probe = RegistryClient(opts.registry, insecure=opts.insecure)  # parses and validates the name
-    creds = resolve(probe.host, opts.username, opts.password)
+    """The client, with credentials for the registry's host; the auth flow is told the registry's
+    base URL and --insecure, which decide where those credentials may go (registry/auth.py)."""
+    base = base_url(opts.registry, insecure=opts.insecure)  # parses and validates the name
+    creds = resolve(urlsplit(base).netloc, opts.username, opts.password)
     return RegistryClient(
         opts.registry,
-        auth=RegistryAuth(creds),
+        auth=RegistryAuth(creds, base=base, insecure=opts.insecure, log=opts.log),
         insecure=opts.insecure,
         ca_cert=opts.ca_cert,
         concurrency=opts.concurrency,

@@ -45,7 +45,7 @@ def test_token_flow_then_a_redirect_to_storage_without_the_credentials() -> None
         return httpx.Response(307, headers={"Location": "https://storage.test/data/x"})
 
     async def main() -> bytes:
-        auth = RegistryAuth(Credentials("alice", "s3cret"))
+        auth = RegistryAuth(Credentials("alice", "s3cret"), base="https://reg.test")
         async with client(handler, auth=auth) as c:
             return await c.get_blob("team/app", BLOB_DIGEST)
 
