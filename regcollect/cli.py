@@ -67,6 +67,13 @@ class Console:
         if self.verbose:
             click.echo(text, err=True)
 
+    def watched(self) -> bool:
+        """A person at a terminal, reading text: progress and waiting notes are for them."""
+        return self.output == "text" and not self.quiet and sys.stderr.isatty()
+
+    def waiting(self, text: str) -> None:
+        click.echo(text, err=True)
+
 
 @dataclass(frozen=True)
 class PolicyFlags:

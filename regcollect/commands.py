@@ -119,6 +119,7 @@ def _remote_options(registry: str, kw: dict[str, Any], password: str | None, con
         concurrency=kw["concurrency"],
         timeout=kw["timeout"],
         log=console.debug if console.verbose else None,
+        notice=console.waiting if console.watched() and not console.verbose else None,
         verify=kw.get("verify", "item"),
     )
 

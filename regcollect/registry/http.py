@@ -33,17 +33,25 @@ DEFAULT_CAP = 16 << 20  # bytes of any answer we did not give a cap of its own
 ATTEMPTS = 5  # for refused or dropped requests (429/5xx/connection reset)
 TIMEOUT_ATTEMPTS = 2  # a server that did not answer in time gets one more chance
 MAX_WAIT = 60.0  # seconds of back-off and Retry-After one request may spend in total
+SLOW_NOTICE = 5.0  # seconds without an answer before a person watching is told
 
 
 class ResponseTooLarge(RegistryError):
     """An answer over the cap for its kind: an error for what was being read, never a crash."""
 
 
+_SECRET_QUERY = ("signature", "sig=", "token", "credential", "key=", "secret", "password")
+
+
 def redact_url(url: str | httpx.URL) -> str:
-    """The URL without user:password@ (never print a secret)."""
+    """The URL without user:password@, and without a query that carries a signature or token (a
+    presigned storage URL after a redirect): never print a secret."""
     parts = urlsplit(str(url))
     netloc = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    query = parts.query
+    if any(s in query.lower() for s in _SECRET_QUERY):
+        query = "(query hidden)"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def is_loopback(host: str) -> bool:
@@ -193,6 +201,7 @@ class HttpClient:
         attempts: int = ATTEMPTS,
         max_wait: float = MAX_WAIT,
         log: Callable[[str], None] | None = None,
+        notice: Callable[[str], None] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
     ):
@@ -214,6 +223,7 @@ class HttpClient:
         self.attempts = max(1, attempts)
         self.max_wait = max_wait
         self.log = log
+        self.notice = notice  # a person watching: told when we wait, so a pause is not a hang
         self.requests = 0
         self.rate = RateLimits()
 
@@ -253,14 +263,24 @@ class HttpClient:
                 pause = _backoff(attempt)
                 if waited + pause > self.max_wait:
                     raise
-            if self.log and pause >= 1:
-                self.log(f"waiting {pause:.0f} s before retrying {method} {redact_url(self.base + url)}")
+            if pause >= 1:
+                self._tell(f"waiting {pause:.0f} s before retrying {method} {redact_url(self.base + url)}")
             await asyncio.sleep(pause)
             waited += pause
+
+    def _tell(self, text: str) -> None:
+        for say in (self.notice, self.log):
+            if say:
+                say(text)
 
     async def _attempt(self, method: str, url: str, cap: int, kw: dict[str, Any]) -> httpx.Response:
         started = time.monotonic()
         self.requests += 1
+        slow = None
+        if self.notice:
+            slow = asyncio.get_running_loop().call_later(
+                SLOW_NOTICE, self.notice, f"still waiting for {self.host} to answer {method} {url[:80]} ..."
+            )
         try:
             # A whole-answer deadline too: httpx's timeout is per read, and a server that drips
             # one byte a minute would never trip it.
@@ -273,6 +293,9 @@ class HttpClient:
         except httpx.TransportError as exc:
             self._log_failure(method, url, exc)
             raise
+        finally:
+            if slow is not None:
+                slow.cancel()
         self.rate.note(resp)
         if self.log:
             ms = (time.monotonic() - started) * 1000

@@ -39,6 +39,7 @@ class RemoteOptions:
     verify: str = "item"
     timeout: float = 30.0
     log: Callable[[str], None] | None = None
+    notice: Callable[[str], None] | None = None
 
 
 def open_client(opts: RemoteOptions) -> RegistryClient:
@@ -54,6 +55,7 @@ def open_client(opts: RemoteOptions) -> RegistryClient:
         concurrency=opts.concurrency,
         timeout=opts.timeout,
         log=opts.log,
+        notice=opts.notice,
     )
 
 

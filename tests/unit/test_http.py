@@ -223,3 +223,36 @@ def test_a_transient_referrers_failure_raises_instead_of_meaning_no_api(
             return await c.referrers("team/app", DIGEST)
 
     assert run(main2()) is None
+
+
+def test_a_presigned_storage_url_is_printed_without_its_signature() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "storage.test":
+            return httpx.Response(403, text="expired")
+        return httpx.Response(
+            307, headers={"Location": "https://storage.test/b?X-Amz-Signature=abc123&X-Amz-Credential=k"}
+        )
+
+    async def main() -> None:
+        async with client(handler) as c:
+            await c.get_blob("team/app", BLOB_DIGEST)
+
+    with pytest.raises(Exception) as err:
+        run(main())
+    assert "storage.test/b" in str(err.value) and "abc123" not in str(err.value)
+
+
+def test_a_person_watching_is_told_when_an_answer_is_slow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_mod, "SLOW_NOTICE", 0.05)
+    told: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.3)
+        return httpx.Response(200, json={})
+
+    async def main() -> None:
+        async with client(handler, notice=told.append) as c:
+            await c.ping()
+
+    run(main())
+    assert told == ["still waiting for reg.test to answer GET /v2/ ..."]
