@@ -243,7 +243,7 @@ def test_reclaimable_bytes_match_the_engine_within_five_percent(engine, run):
         for i in range(3)
     ]
     only = [
-        load_image(engine, f"{mark}/o:v{i}", created=ts(20), layers=[layer_tar(os.urandom(120_000))])
+        load_image(engine, f"{mark}/o:v{i}", created=ts(20 + i), layers=[layer_tar(os.urandom(120_000))])
         for i in range(2)
     ]
     before = engine.df()["LayersSize"]
