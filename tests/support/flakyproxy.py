@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -18,9 +19,18 @@ HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "conte
 
 
 class FlakyProxy:
-    def __init__(self, upstream: str, failure_rate: float = 0.2, seed: int = 7):
+    def __init__(
+        self,
+        upstream: str,
+        failure_rate: float = 0.2,
+        seed: int = 7,
+        fail_when: Callable[[str, str], int | None] | None = None,
+    ):
+        """fail_when(method, path) -> a status to answer instead of forwarding, every time (a
+        deterministic fault for one repository or one DELETE), or None to go on as usual."""
         self.upstream = upstream
         self.rate = failure_rate
+        self.fail_when = fail_when
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         self.stats = {"requests": 0, "failed_before": 0, "failed_after": 0}
@@ -81,6 +91,10 @@ class FlakyProxy:
             def _proxy(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                forced = proxy.fail_when(self.command, self.path) if proxy.fail_when else None
+                if forced is not None:
+                    self._fail(forced)
+                    return
                 fate = proxy._draw()
                 if fate == "before":
                     if proxy.rng.random() < 0.5:
