@@ -60,14 +60,16 @@ class Server:
         self._log_lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, and tests start and stop many servers.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
     def start(self) -> None:
-        self.thread.start()
+        if not self.thread.is_alive():
+            self.thread.start()
 
     def stop(self) -> None:
         self.httpd.shutdown()
@@ -78,6 +80,7 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # keep-alive answers otherwise stall on delayed ACKs
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
