@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.support.ghcr.httpbase import Logged, Server
+from tests.support.ghcr.httpbase import Logged, Request, Response, Server
 from tests.support.ghcr.limits import RateLimits
 from tests.support.ghcr.model import Package, Store, Version
 
@@ -138,8 +138,18 @@ class GhcrEmulator:
         from tests.support.ghcr.registry import RegistrySide
         from tests.support.ghcr.rest import RestSide
 
-        self.rest = Server(RestSide(self).handle)
-        self.registry = Server(RegistrySide(self).handle)
+        self.rest = Server(self._serialised(RestSide(self).handle))
+        self.registry = Server(self._serialised(RegistrySide(self).handle))
+
+    def _serialised(self, handle: Callable[[Request], Response]) -> Callable[[Request], Response]:
+        """One request at a time over the shared state: listings never see a half-done PUT or DELETE.
+        No handler waits on anything, so this costs clients nothing but ordering."""
+
+        def run(req: Request) -> Response:
+            with self.store.lock:
+                return handle(req)
+
+        return run
 
     # -- life cycle ----------------------------------------------------------------------------
     def __enter__(self) -> GhcrEmulator:
