@@ -143,16 +143,17 @@ def _remote_flow(
 ) -> int:
     """Plan (or take a saved plan), show, confirm, apply with a journal: one event loop throughout."""
     from regcollect.cache import FactCache
-    from regcollect.registry.session import apply_remote, open_client
+    from regcollect.registry.session import apply_remote, open_api
 
     cache = FactCache() if use_cache else None
     with asyncio.Runner() as runner:
-        client = open_client(opts)
+        api = open_api(opts)
+        client = api.client
         try:
             if plan is None:
                 assert make_plan is not None
                 with Progress(console.output == "text" and not console.quiet) as bars:
-                    plan = runner.run(make_plan(client, cache, bars.task("repositories read")))
+                    plan = runner.run(make_plan(api, cache, bars.task("repositories read")))
             if cache:
                 cache.close()
                 cache = None
@@ -163,7 +164,7 @@ def _remote_flow(
                 try:
                     report, extra = runner.run(
                         apply_remote(
-                            client, p, concurrency=opts.concurrency, journal=journal, verify=opts.verify
+                            api, p, concurrency=opts.concurrency, journal=journal, verify=opts.verify
                         )
                     )
                 finally:
@@ -181,7 +182,7 @@ def _remote_flow(
         finally:
             if cache:
                 cache.close()
-            runner.run(client.http.aclose())
+            runner.run(api.aclose())
 
 
 @cli.command()
@@ -220,8 +221,8 @@ def remote(
     opts = _remote_options(registry, conn, password, console)
     patterns = list(flags.repos) or policy.patterns
 
-    def make_plan(client: Any, cache: Any, progress: Any = None) -> Any:
-        return plan_remote(client, policy, patterns, now_utc(), cache=cache, progress=progress)
+    def make_plan(api: Any, cache: Any, progress: Any = None) -> Any:
+        return plan_remote(api, policy, patterns, now_utc(), cache=cache, progress=progress)
 
     return _remote_flow(
         console, opts, make_plan, None, dry_run=dry_run, yes=yes, journal_path=journal, use_cache=not no_cache

@@ -49,12 +49,14 @@ class Journal:
             self.fh.write(line)
             self.fh.flush()
 
-    async def before(self, d: Decision, client: Any) -> None:
+    async def before(self, d: Decision, client: Any, extra: dict[str, Any] | None = None) -> None:
+        """`extra`: what the registry's API needs to undo this (its kind, ids, REST base)."""
         raw = d.artifact.raw
         if raw is None:
             raw = (await client.get_manifest(d.repository, d.digest)).data
         self._write(
             {
+                **(extra or {}),
                 "type": "intent",
                 "source": "remote",
                 "registry": self.target,

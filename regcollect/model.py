@@ -52,6 +52,7 @@ class Artifact:
     # time from a vendor API, and when regcollect first saw this digest (the state database).
     pushed: dt.datetime | None = None
     first_seen: dt.datetime | None = None
+    version_id: str | None = None  # the vendor's id for this manifest (a GitHub package version)
 
     @property
     def short(self) -> str:

@@ -1,7 +1,8 @@
-"""Apply plan items to a registry: re-verify, delete by digest, untag portably.
+"""Apply plan items to a registry through its RegistryApi: re-verify, delete, untag portably.
 
 Re-verification, two parts. Per repository, refreshed every VERIFY_EVERY changes: list the tags
-again and resolve (HEAD) every tag that is new since the plan and every tag the plan keeps; a
+again and resolve every tag that is new since the plan and every tag the plan keeps (from the
+listing where the API names digests, else with a HEAD); a
 delete is skipped ("changed since plan") when such a tag now points at its digest (a rollback of
 `latest` onto an old image), or at new content that needs it (an index whose children include
 it). Per item, just before the change (`--verify item`, the default): every tag the plan saw on
@@ -22,15 +23,15 @@ import secrets
 from collections import defaultdict
 from typing import Any
 
-from regcollect.errors import AuthError, DeleteDisabled, NotFound, RegcollectError, RegistryError
+from regcollect.errors import NotFound, RegcollectError
 from regcollect.planner import Action, Decision, Plan
-from regcollect.registry.client import OCI_MANIFEST, RegistryClient, sha256_digest
+from regcollect.registry.api import RegistryApi
+from regcollect.registry.client import OCI_MANIFEST, sha256_digest
 
 VERIFY_EVERY = 50
 EMPTY_CONFIG = b"{}"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 THROWAWAY_ARTIFACT = "application/vnd.regcollect.untag.v1"
-PROBE_DIGEST = "sha256:" + "0" * 64
 
 
 def throwaway_manifest() -> bytes:
@@ -50,8 +51,9 @@ def throwaway_manifest() -> bytes:
 
 
 class RemoteBackend:
-    def __init__(self, client: RegistryClient, plan: Plan, journal: Any = None, verify: str = "item"):
-        self.client = client
+    def __init__(self, api: RegistryApi, plan: Plan, journal: Any = None, verify: str = "item"):
+        self.api = api
+        self.client = api.client
         self.journal = journal
         self.per_item = verify == "item"
         self.known_tags: dict[str, set[str]] = defaultdict(set)
@@ -70,9 +72,9 @@ class RemoteBackend:
     # verification ---------------------------------------------------------------------------
     async def _take_snapshot(self, repo: str) -> dict[str, str]:
         """digest -> why deleting it is no longer safe, from tags that are new or kept."""
-        tags = await self.client.tags(repo)
-        watch = [t for t in tags if t not in self.known_tags[repo] or t in self.kept_tags[repo]]
-        now = await asyncio.gather(*(self.client.head_manifest(repo, t) for t in watch))
+        listing = await self.api.listing(repo)
+        watch = [t for t in listing.tags if t not in self.known_tags[repo] or t in self.kept_tags[repo]]
+        now = await asyncio.gather(*(self._resolve(repo, t, listing.tags[t]) for t in watch))
         unsafe: dict[str, str] = {}
         for tag, digest in zip(watch, now, strict=True):
             if digest is None or self.kept_tags[repo].get(tag) == digest:
@@ -82,6 +84,9 @@ class RemoteBackend:
                 for child in await self._needs(repo, digest):
                     unsafe.setdefault(child, f"new content tagged {tag} needs it")
         return unsafe
+
+    async def _resolve(self, repo: str, tag: str, listed: str | None) -> str | None:
+        return listed if listed is not None else await self.client.head_manifest(repo, tag)
 
     async def _needs(self, repo: str, digest: str) -> list[str]:
         try:
@@ -121,42 +126,19 @@ class RemoteBackend:
         return None
 
     async def _probe_delete(self, repo: str) -> None:
-        """Before the first untag (which writes a throwaway it must then delete): DELETE a digest
-        that cannot exist. 404 means deletes work here; nothing is touched."""
-        await self._delete(repo, PROBE_DIGEST)
-
-    async def _delete(self, repo: str, ref: str) -> bool:
-        """DELETE with the refusals that concern the whole run made clear."""
-        try:
-            return await self.client.delete_manifest(repo, ref)
-        except AuthError as exc:
-            raise AuthError(
-                f"missing permission: the credentials may not delete in repository {repo} "
-                f"(action 'delete' needed; {exc})"
-            ) from None
-        except DeleteDisabled:
-            raise
-        except RegistryError as exc:
-            if exc.status in (400, 405) and exc.code in (None, "UNSUPPORTED"):
-                raise DeleteDisabled(
-                    f"the registry has deletion disabled ({exc}); "
-                    "in distribution set storage.delete.enabled: true",
-                    status=exc.status,
-                    code=exc.code,
-                ) from None
-            if ref == PROBE_DIGEST and exc.status == 400:
-                return False  # DIGEST_INVALID and the like on an impossible digest: deletes work
-            raise
+        """Before the first untag (which writes a throwaway it must then delete): may we delete
+        here at all? Asked without touching anything."""
+        await self.api.probe_delete(repo)
 
     # changes --------------------------------------------------------------------------------
     async def delete(self, d: Decision) -> str | None:
         if self.journal:
             try:
-                await self.journal.before(d, self.client)
+                await self.journal.before(d, self.client, self._record(d))
             except NotFound:
                 return "already gone"  # nothing to journal, nothing to delete
         try:
-            gone_now = await self._delete(d.repository, d.digest)
+            gone_now = await self.api.delete(d.repository, d.digest, d.artifact.version_id)
         except RegcollectError as exc:
             if self.journal:
                 self.journal.after(d, "failed", str(exc))
@@ -167,7 +149,7 @@ class RemoteBackend:
 
     async def untag(self, d: Decision) -> str | None:
         if self.journal:
-            await self.journal.before(d, self.client)
+            await self.journal.before(d, self.client, self._record(d))
         notes = []
         for tag in d.remove_tags:
             note = await self._untag_one(d.repository, tag)
@@ -193,8 +175,11 @@ class RemoteBackend:
         data = throwaway_manifest()
         digest = await self.client.put_manifest(repo, tag, data, OCI_MANIFEST)
         try:
-            await self.client.delete_manifest(repo, digest)
+            await self.api.delete(repo, digest)
         except RegcollectError as exc:
             self.leftover_throwaways.append(f"{repo}@{digest}")
             return f"throwaway manifest {repo}@{digest} on tag {tag} could not be removed: {exc}"
         return None
+
+    def _record(self, d: Decision) -> dict[str, Any]:
+        return self.api.record(d.repository, d.digest, d.artifact.version_id)

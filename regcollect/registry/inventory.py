@@ -13,51 +13,32 @@ from collections.abc import Callable
 from typing import Any
 
 from regcollect.cache import FactCache
-from regcollect.errors import NotFound, RegcollectError, RegistryError, UsageError
+from regcollect.errors import NotFound, RegcollectError, RegistryError
 from regcollect.model import Artifact, Blob, Inventory, Kind, subject_from_tag
-from regcollect.policy import has_wildcard, repo_matches
-from regcollect.reference import PATH_RE
-from regcollect.registry.client import CONFIG_CAP, INDEX_TYPES, Manifest, RegistryClient, is_digest
+from regcollect.registry.api import RegistryApi
+from regcollect.registry.client import CONFIG_CAP, INDEX_TYPES, Manifest, is_digest
 from regcollect.units import parse_time
 
 ProgressFn = Callable[[str, int], None]
 
 
-async def select_repositories(client: RegistryClient, patterns: list[str]) -> list[str]:
-    """Catalog only when a pattern has a wildcard; literal names work without a catalog."""
-    literal = [p for p in patterns if not has_wildcard(p)]
-    for name in literal:
-        if not PATH_RE.match(name):
-            raise UsageError(f"invalid repository name {name!r}")
-    wild = [p for p in patterns if has_wildcard(p)]
-    names: list[str] = []
-    if wild:
-        try:
-            catalog = await client.catalog()
-        except NotFound:
-            raise UsageError(
-                f"registry {client.host} has no catalog (404): name repositories without wildcards"
-            ) from None
-        names = [r for r in catalog if any(repo_matches(p, r) for p in wild)]
-    return sorted(set(names) | set(literal))
-
-
 class RemoteDiscovery:
     def __init__(
         self,
-        client: RegistryClient,
+        api: RegistryApi,
         *,
         cache: FactCache | None = None,
         progress: ProgressFn | None = None,
     ):
-        self.client = client
+        self.api = api
+        self.client = api.client
         self.cache = cache
         self.progress = progress
         self.referrers_api: bool | None = None  # probed once per registry
         self._referrers_lock = asyncio.Lock()
 
     async def inventory(self, patterns: list[str]) -> Inventory:
-        repos = await select_repositories(self.client, patterns)
+        repos = await self.api.repositories(patterns)
         inv = Inventory(source="remote", target=self.client.host, repositories=repos)
         results = await asyncio.gather(*(self.repository(r) for r in repos), return_exceptions=True)
         for repo, result in zip(repos, results, strict=True):
@@ -133,18 +114,46 @@ class RemoteDiscovery:
         except NotFound:
             return None  # the tag vanished between listing and reading
 
+    async def _by_digest(self, repo: str, digest: str) -> Manifest | None:
+        try:
+            return await self.manifest(repo, digest)
+        except NotFound:
+            return None  # listed, but gone by the time we read it
+
     async def repository(self, repo: str) -> list[Artifact]:
-        tags = await self.client.tags(repo)
-        resolved = await asyncio.gather(*(self.resolve_tag(repo, t) for t in tags))
+        listing = await self.api.listing(repo)
+        tags = list(listing.tags)
+        # Where the API names a tag's digest, the manifest is read by digest (content-addressed,
+        # so from the cache on a warm run: no request at all); elsewhere the tag is resolved.
+        digests = sorted({d for d in listing.tags.values() if d})
+        by_known = dict(
+            zip(digests, await asyncio.gather(*(self._by_digest(repo, d) for d in digests)), strict=True)
+        )
+        unknown = [t for t in tags if listing.tags[t] is None]
+        resolved = dict(
+            zip(unknown, await asyncio.gather(*(self.resolve_tag(repo, t) for t in unknown)), strict=True)
+        )
         by_digest: dict[str, tuple[Manifest, list[str]]] = {}
-        for tag, m in zip(tags, resolved, strict=True):
+        for tag in tags:
+            known = listing.tags[tag]
+            m = by_known.get(known) if known else resolved.get(tag)
             if m is None:
                 continue
-            if self.cache:
+            if self.cache and not known:
                 self.cache.put_tag_hint(self.client.host, repo, tag, m.digest)
             by_digest.setdefault(m.digest, (m, []))[1].append(tag)
         arts: dict[str, Artifact] = {}
         await asyncio.gather(*(self._add(repo, m, sorted(t), arts, None) for m, t in by_digest.values()))
+        # Untagged versions the API lists and no tag reached (children of untagged indexes,
+        # referrers, orphans of earlier cleanups): without them `untagged` could not see them.
+        rest = [d for d in listing.versions if d not in arts]
+        for m in await asyncio.gather(*(self._by_digest(repo, d) for d in rest)):
+            if m is not None:
+                await self._add(repo, m, [], arts, None)
+        for a in arts.values():
+            v = listing.versions.get(a.digest)
+            if v is not None:
+                a.version_id, a.pushed = v.id, v.pushed
         for m, t in by_digest.values():  # a tagged child may have been reached via its index first
             a = arts[m.digest]
             if not a.tags:

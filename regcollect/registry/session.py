@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from regcollect.cache import FactCache
+from regcollect.errors import UsageError
 from regcollect.executor import Report, execute
 from regcollect.planner import Plan, evaluate
 from regcollect.policy import Policy
+from regcollect.registry.api import DistributionApi, RegistryApi
 from regcollect.registry.auth import RegistryAuth
 from regcollect.registry.backend import RemoteBackend
 from regcollect.registry.client import RegistryClient, base_url
@@ -40,6 +42,28 @@ class RemoteOptions:
     timeout: float = 30.0
     log: Callable[[str], None] | None = None
     notice: Callable[[str], None] | None = None
+    api: str | None = None  # how the registry is listed and deleted; None: chosen by its host
+    api_url: str | None = None  # that API's base URL, where it is not the registry itself
+    max_wait: float = 600.0  # seconds a vendor API's rate limit may pause the run
+
+
+def api_kind(registry: str, chosen: str | None) -> str:
+    """--api as given, else what the host is known to need (ghcr.io: GitHub's REST API)."""
+    if chosen:
+        return chosen
+    host = urlsplit(base_url(registry, insecure=False)).hostname or ""
+    return "github" if host == "ghcr.io" else "distribution"
+
+
+def open_api(opts: RemoteOptions) -> RegistryApi:
+    kind = api_kind(opts.registry, opts.api)
+    if kind == "github":
+        from regcollect.registry.github import open_github
+
+        return open_github(opts)
+    if opts.api_url:
+        raise UsageError("--api-url goes with --api github (the distribution API is the registry itself)")
+    return DistributionApi(open_client(opts))
 
 
 def open_client(opts: RemoteOptions) -> RegistryClient:
@@ -60,7 +84,7 @@ def open_client(opts: RemoteOptions) -> RegistryClient:
 
 
 async def plan_remote(
-    client: RegistryClient,
+    api: RegistryApi,
     policy: Policy,
     patterns: list[str],
     now: dt.datetime,
@@ -68,8 +92,8 @@ async def plan_remote(
     cache: FactCache | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> Plan:
-    await client.ping()
-    discovery = RemoteDiscovery(client, cache=cache, progress=progress)
+    await api.client.ping()
+    discovery = RemoteDiscovery(api, cache=cache, progress=progress)
     inventory = await discovery.inventory(patterns)
     read = [r for r in inventory.repositories if r not in set(inventory.unread)]
     record_first_seen(inventory, now, complete=read)
@@ -77,7 +101,7 @@ async def plan_remote(
 
 
 async def apply_remote(
-    client: RegistryClient,
+    api: RegistryApi,
     plan: Plan,
     *,
     concurrency: int,
@@ -85,7 +109,7 @@ async def apply_remote(
     verify: str = "item",
     on_done: Callable[..., None] | None = None,
 ) -> tuple[Report, list[str]]:
-    backend = RemoteBackend(client, plan, journal=journal, verify=verify)
+    backend = RemoteBackend(api, plan, journal=journal, verify=verify)
     report = await execute(plan, backend, concurrency=concurrency, on_done=on_done)
     notes = []
     if backend.leftover_throwaways:
@@ -93,6 +117,6 @@ async def apply_remote(
             "throwaway manifests left behind (delete them by digest): "
             + ", ".join(backend.leftover_throwaways)
         )
-    if report.count("done"):
+    if report.count("done") and api.kind == "distribution":
         notes.append(GC_HINT)
     return report, notes

@@ -15,6 +15,7 @@ from regcollect.planner import Action, evaluate
 from regcollect.policy import policy_from_flags
 from regcollect.registry import client as client_mod
 from regcollect.registry.client import RegistryClient
+from regcollect.registry.api import DistributionApi
 from regcollect.registry.inventory import RemoteDiscovery
 from tests.support.fakeoci import FakeRegistry, canonical, digest
 
@@ -24,7 +25,7 @@ NOW = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
 def plan(reg: FakeRegistry, *, keep_last: int = 1, cache: FactCache | None = None):  # type: ignore[no-untyped-def]
     async def main():  # type: ignore[no-untyped-def]
         async with RegistryClient(f"https://{reg.host}", transport=reg.transport()) as c:
-            inv = await RemoteDiscovery(c, cache=cache).inventory(["team/app"])
+            inv = await RemoteDiscovery(DistributionApi(c), cache=cache).inventory(["team/app"])
         return inv, evaluate(
             inv,
             policy_from_flags(
