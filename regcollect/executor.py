@@ -191,14 +191,13 @@ async def execute(
         async with sem:
             if report.fatal is not None:
                 return Outcome(d, SKIPPED, "not attempted: stopped by the error above")
-            if d.action is Action.DELETE:
-                why = held_back(d)
-                if why:
-                    return Outcome(d, SKIPPED, why)
             try:
                 changed = await backend.verify(d)
                 if changed:
                     return Outcome(d, SKIPPED, f"changed since plan: {changed}")
+                held = held_back(d) if d.action is Action.DELETE else None
+                if held:
+                    return Outcome(d, SKIPPED, held)
                 return await change(d)
             except ChangedSincePlan as exc:
                 return Outcome(d, SKIPPED, f"changed since plan: {exc}")
