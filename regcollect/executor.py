@@ -159,7 +159,6 @@ async def execute(
 
     def held_back(d: Decision) -> str | None:
         for h, role in holds.holders.get(holds.node_of(d), ()):
-            role = role.format(h.artifact.label())
             if h.action is Action.DELETE:
                 o = ended.get(id(h)) or Outcome(h, "not attempted")
                 if o.status == DONE:
@@ -171,7 +170,7 @@ async def execute(
             why = f"{first.status}{': ' + first.detail if first.detail else ''}"
             if first is not o:
                 why = f"because {first.decision.artifact.label()} {why}"
-            return f"not deleted: {role} was not deleted ({why})"
+            return f"not deleted: {role.format(h.artifact.label())} was not deleted ({why})"
         return None
 
     async def change(d: Decision) -> Outcome:
@@ -228,6 +227,8 @@ async def execute(
             for h, r in holds.holders[holds.node_of(d)]
             if holds.node_of(h) in stuck_nodes
         )
-        why = f"not deleted: it and {role} are in a cycle of items that hold each other; no order is safe"
+        why = (
+            f"not deleted: it is in or under a cycle of items that hold each other ({role}); no order is safe"
+        )
         record(Outcome(d, SKIPPED, why))
     return report
