@@ -41,7 +41,7 @@ class Decision:
     remove_tags: tuple[str, ...] = ()  # untag: these go; delete: every tag goes with the digest
     rule: str | None = None
     bytes: int = 0
-    depth: int = 0  # reach depth: roots 0, their children 1, ...; the executor orders by it
+    depth: int = 0  # holder depth: 0 for what nothing holds, then what they hold, ...; display order
     containers_first: tuple[str, ...] = ()  # local: stopped containers to remove before the image
     force: bool = False  # local: docker's force (the user asked for it)
     age: Age | None = None  # the time the policy judged this by, and where it came from
@@ -78,7 +78,9 @@ class Plan:
 
     @property
     def changes(self) -> list[Decision]:
-        """What apply would do, in the order to do it: untags, then deletes by reach depth."""
+        """What apply would do, in the order to do it: untags, then deletes holders first (by depth:
+        an index before its children, a referrer before its subject, a child image before its
+        parent). The executor checks that order against the plan's own children and subjects."""
         untags = [d for d in self.decisions if d.action is Action.UNTAG]
         deletes = [d for d in self.decisions if d.action is Action.DELETE]
         deletes.sort(key=lambda d: d.depth)
@@ -374,10 +376,20 @@ class _Planner:
 
     # pass 3 ---------------------------------------------------------------------------------
     def depths(self) -> None:
-        """Longest path from a root; iterative, since local parent chains can be long."""
+        """Holders first: 0 for what nothing holds, else one more than its deepest holder. An index
+        holds its children, a referrer its subject, a local child image its parent: the order
+        deletes go in (the executor derives the same order from children and subjects itself).
+        Iterative, since local parent chains can be long."""
+        holders: dict[Hashable, list[Hashable]] = defaultdict(list)
+        for src, out in self.edges.items():
+            for dst, rel in out:
+                if rel == "referrer":
+                    holders[src].append(dst)  # the edge runs subject -> referrer
+                else:
+                    holders[dst].append(src)
         memo: dict[Hashable, int] = {}
         for start in self.nodes:
-            if start not in self.pointed_by:
+            if start not in holders:
                 memo[start] = 0
                 continue
             stack = [start]
@@ -386,13 +398,12 @@ class _Planner:
                 if n in memo:
                     stack.pop()
                     continue
-                pending = [p for p, _ in self.pointed_by.get(n, ()) if p not in memo]
-                pending = [p for p in pending if p not in stack]  # content addressing: no cycles
+                pending = [p for p in holders.get(n, ()) if p not in memo]
+                pending = [p for p in pending if p not in stack]  # tag-named subjects can make cycles
                 if pending:
                     stack.extend(pending)
                     continue
-                parents = self.pointed_by.get(n, ())
-                memo[n] = 1 + max((memo.get(p, 0) for p, _ in parents), default=-1)
+                memo[n] = 1 + max((memo.get(p, 0) for p in holders.get(n, ())), default=-1)
                 stack.pop()
         for a, n in zip(self.artifacts, self.nodes, strict=True):
             self.decisions[id(a)].depth = memo[n]
