@@ -14,8 +14,8 @@ from regcollect.cache import FactCache
 from regcollect.planner import Action, evaluate
 from regcollect.policy import policy_from_flags
 from regcollect.registry import client as client_mod
-from regcollect.registry.client import RegistryClient
 from regcollect.registry.api import DistributionApi
+from regcollect.registry.client import RegistryClient
 from regcollect.registry.inventory import RemoteDiscovery
 from tests.support.fakeoci import FakeRegistry, canonical, digest
 

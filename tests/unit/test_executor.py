@@ -28,7 +28,8 @@ def dg(name: str) -> str:
 
 
 def art(name: str, tags: tuple[str, ...] = (), **kw: object) -> Artifact:
-    kw.setdefault("created", NOW - dt.timedelta(days=90))
+    # Distinct times: one created time shared by several images is no evidence of age (ages.py).
+    kw.setdefault("created", NOW - dt.timedelta(days=90, minutes=int(dg(name)[7:15], 16) % 100_000))
     return Artifact(repository=REPO, digest=dg(name), tags=tags, **kw)  # type: ignore[arg-type]
 
 
