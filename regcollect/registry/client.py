@@ -22,6 +22,7 @@ from regcollect.errors import ConnectError, NotFound, RegistryError, UsageError
 from regcollect.reference import PATH_RE, TAG_RE
 from regcollect.registry.http import (
     HttpClient,
+    IncompleteListing,
     check,
     is_loopback,
     origin,
@@ -29,7 +30,15 @@ from regcollect.registry.http import (
     tls_verify,
 )
 
-__all__ = ["RegistryClient", "Manifest", "base_url", "redact_url", "is_loopback", "check"]
+__all__ = [
+    "RegistryClient",
+    "Manifest",
+    "base_url",
+    "redact_url",
+    "is_loopback",
+    "check",
+    "IncompleteListing",
+]
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -46,14 +55,9 @@ MANIFEST_CAP = 4 << 20  # containerd's limit for a manifest
 CONFIG_CAP = 8 << 20  # an image config; a bigger descriptor is not read at all
 PAGE_CAP = 32 << 20  # one page of tags or repositories
 SMALL_CAP = 1 << 20  # /v2/ and other answers we only glance at
-MAX_PAGES = 1000
 
 _HASHES = {"sha256": hashlib.sha256, "sha384": hashlib.sha384, "sha512": hashlib.sha512}
 _DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$")
-
-
-class IncompleteListing(RegistryError):
-    """A paged listing that could not be read to its end."""
 
 
 def base_url(registry: str, *, insecure: bool) -> str:
@@ -166,50 +170,15 @@ class RegistryClient(HttpClient):
             raise ConnectError(f"{redact_url(resp.request.url)}: answered HTML, not a registry")
 
     async def _paged(self, first: str, key: str, what: str) -> list[str]:
-        """Every item of a paged listing, or IncompleteListing. Follows Link rel=next only to the
-        registry's own origin (compared after normalisation), at most MAX_PAGES pages, and
-        stops with an error on a repeated link or a page that adds nothing new."""
-        url: str | None = first
-        seen_urls: set[str] = set()
-        items: list[str] = []
-        known: set[str] = set()
-        pages = 0
-        while url:
-            if url in seen_urls:
-                raise IncompleteListing(f"{what}: the registry's next-page link repeats ({url})")
-            if pages >= MAX_PAGES:
-                raise IncompleteListing(f"{what}: more than {MAX_PAGES} pages; giving up")
-            seen_urls.add(url)
-            pages += 1
-            resp = await self.call("GET", url, what, cap=PAGE_CAP)
-            doc = self.json_body(resp, what)
+        def names(doc: Any, url: str) -> list[Any]:
             page = doc.get(key) if isinstance(doc, dict) else None
             if page is None:
-                page = []
+                return []
             if not isinstance(page, list):
-                raise RegistryError(f"{what}: {redact_url(resp.request.url)}: '{key}' is not a list")
-            new = [x for x in page if isinstance(x, str) and x not in known]
-            url = self._next_link(resp, what)
-            if url and not new and pages > 1:
-                raise IncompleteListing(f"{what}: page {pages} added nothing new but links to another")
-            known.update(new)
-            items.extend(new)
-        return items
+                raise RegistryError(f"{what}: {url}: '{key}' is not a list")
+            return [x for x in page if isinstance(x, str)]
 
-    def _next_link(self, resp: httpx.Response, what: str) -> str | None:
-        for link in resp.headers.get_list("Link", split_commas=True):
-            if 'rel="next"' not in link and "rel=next" not in link:
-                continue
-            target = link.split(";", 1)[0].strip().strip("<>")
-            absolute = urljoin(str(resp.request.url), target)
-            if origin(absolute) != origin(self.base):
-                raise IncompleteListing(
-                    f"{what}: the next page is on another origin ({redact_url(absolute)}), not "
-                    f"{redact_url(self.base)}; not followed, so the listing is incomplete"
-                )
-            a = urlsplit(absolute)
-            return urlunsplit(("", "", a.path, a.query, ""))
-        return None
+        return await self.paged(first, what, names, key=str, cap=PAGE_CAP)
 
     async def catalog(self) -> list[str]:
         what = f"listing repositories of {self.host}"

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -34,6 +34,13 @@ ATTEMPTS = 5  # for refused or dropped requests (429/5xx/connection reset)
 TIMEOUT_ATTEMPTS = 2  # a server that did not answer in time gets one more chance
 MAX_WAIT = 60.0  # seconds of back-off and Retry-After one request may spend in total
 SLOW_NOTICE = 5.0  # seconds without an answer before a person watching is told
+
+
+MAX_PAGES = 1000
+
+
+class IncompleteListing(RegistryError):
+    """A paged listing that could not be read to its end: never taken for a short one."""
 
 
 class ResponseTooLarge(RegistryError):
@@ -385,3 +392,53 @@ class HttpClient:
                 f"{what}: {redact_url(resp.request.url)}: {resp.status_code} but the body is not JSON",
                 status=resp.status_code,
             ) from None
+
+    async def paged(
+        self,
+        first: str,
+        what: str,
+        items: Callable[[Any, str], list[Any]],
+        *,
+        key: Callable[[Any], Any],
+        cap: int = DEFAULT_CAP,
+    ) -> list[Any]:
+        """Every item of a listing paged by Link rel=next, or IncompleteListing. Follows a link
+        only to our own origin (compared after normalisation, so `REGISTRY.example:443` is
+        `registry.example`), at most MAX_PAGES pages, and stops with an error on a repeated link
+        or on a page that adds nothing new: a missing page could hold what keeps a digest."""
+        url: str | None = first
+        seen_urls: set[str] = set()
+        out: list[Any] = []
+        known: set[Any] = set()
+        pages = 0
+        while url:
+            if url in seen_urls:
+                raise IncompleteListing(f"{what}: the next-page link repeats ({redact_url(url)})")
+            if pages >= MAX_PAGES:
+                raise IncompleteListing(f"{what}: more than {MAX_PAGES} pages; giving up")
+            seen_urls.add(url)
+            pages += 1
+            resp = await self.call("GET", url, what, cap=cap)
+            page = items(self.json_body(resp, what), redact_url(resp.request.url))
+            new = [x for x in page if key(x) not in known]
+            url = self._next_link(resp, what)
+            if url and not new and pages > 1:
+                raise IncompleteListing(f"{what}: page {pages} added nothing new but links to another")
+            known.update(key(x) for x in new)
+            out.extend(new)
+        return out
+
+    def _next_link(self, resp: httpx.Response, what: str) -> str | None:
+        for link in resp.headers.get_list("Link", split_commas=True):
+            if 'rel="next"' not in link and "rel=next" not in link:
+                continue
+            target = link.split(";", 1)[0].strip().strip("<>")
+            absolute = urljoin(str(resp.request.url), target)
+            if origin(absolute) != origin(self.base):
+                raise IncompleteListing(
+                    f"{what}: the next page is on another origin ({redact_url(absolute)}), not "
+                    f"{redact_url(self.base)}; not followed, so the listing is incomplete"
+                )
+            a = urlsplit(absolute)
+            return urlunsplit(("", "", a.path, a.query, ""))
+        return None

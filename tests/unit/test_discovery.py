@@ -13,7 +13,7 @@ import pytest
 from regcollect.cache import FactCache
 from regcollect.planner import Action, evaluate
 from regcollect.policy import policy_from_flags
-from regcollect.registry import client as client_mod
+from regcollect.registry import http as http_mod
 from regcollect.registry.api import DistributionApi
 from regcollect.registry.client import RegistryClient
 from regcollect.registry.inventory import RemoteDiscovery
@@ -101,7 +101,7 @@ def test_a_next_page_on_the_same_origin_however_spelled_is_followed(link: str) -
 
 
 def test_a_link_that_never_ends_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_mod, "MAX_PAGES", 25)
+    monkeypatch.setattr(http_mod, "MAX_PAGES", 25)
     reg = FakeRegistry()
     reg.image("team/app", "v0")
     count = iter(range(10**6))
