@@ -56,7 +56,28 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
             help="How long to wait for one answer; a request that times out is tried once more.",
         ),
         click.option("--username", "-u", help="Registry user; the password comes from --password-stdin."),
-        click.option("--password-stdin", is_flag=True, help="Read the registry password from stdin."),
+        click.option(
+            "--password-stdin", is_flag=True, help="Read the registry password (or GitHub token) from stdin."
+        ),
+        click.option(
+            "--api",
+            type=click.Choice(["distribution", "github"]),
+            help="How the registry is listed and deleted: the Registry API (distribution, the "
+            "default) or GitHub's Packages REST API (github; chosen by itself for ghcr.io).",
+        ),
+        click.option(
+            "--api-url",
+            metavar="URL",
+            help="Base URL of that API (github: https://api.github.com; GitHub Enterprise Server: "
+            "https://HOST/api/v3).",
+        ),
+        click.option(
+            "--max-wait",
+            metavar="DUR",
+            default="10m",
+            show_default=True,
+            help="Longest pause for a vendor API's rate limit before stopping cleanly.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -94,8 +115,6 @@ def journal_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _password(username: str | None, password_stdin: bool, dry_run: bool, yes: bool) -> str | None:
     if password_stdin:
-        if username is None:
-            raise UsageError("--password-stdin needs --username")
         if not dry_run and not yes:
             raise UsageError(
                 "--password-stdin uses stdin, so applying needs --yes (or use --dry-run); nothing was deleted"
@@ -107,7 +126,22 @@ def _password(username: str | None, password_stdin: bool, dry_run: bool, yes: bo
     return None
 
 
-def _remote_options(registry: str, kw: dict[str, Any], password: str | None, console: Console) -> Any:
+def _seconds(flag: str, text: str) -> float:
+    from regcollect.units import parse_duration
+
+    try:
+        return parse_duration(text).total_seconds()
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def _remote_options(
+    registry: str,
+    kw: dict[str, Any],
+    password: str | None,
+    console: Console,
+    registry_table: dict[str, str] | None = None,
+) -> Any:
     from regcollect.registry.session import RemoteOptions
 
     return RemoteOptions(
@@ -118,6 +152,10 @@ def _remote_options(registry: str, kw: dict[str, Any], password: str | None, con
         password=password,
         concurrency=kw["concurrency"],
         timeout=kw["timeout"],
+        api=kw.get("api") or (registry_table or {}).get("api"),
+        api_url=kw.get("api_url") or (registry_table or {}).get("api_url"),
+        max_wait=_seconds("--max-wait", kw.get("max_wait") or "10m"),
+        note=console.note,
         log=console.debug if console.verbose else None,
         notice=console.waiting if console.watched() and not console.verbose else None,
         verify=kw.get("verify", "item"),
@@ -218,7 +256,7 @@ def remote(
     policy = build_policy(flags)
     assert policy is not None
     password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
-    opts = _remote_options(registry, conn, password, console)
+    opts = _remote_options(registry, conn, password, console, policy.registry)
     patterns = list(flags.repos) or policy.patterns
 
     def make_plan(api: Any, cache: Any, progress: Any = None) -> Any:
@@ -385,7 +423,7 @@ def apply_cmd(
         before = int(engine.df().get("LayersSize") or 0)
         return _local_apply(console, engine, plan, before, dry_run=False, yes=yes, journal_path=journal)
     password = _password(conn["username"], conn["password_stdin"], False, yes)
-    opts = _remote_options(plan.target, conn, password, console)
+    opts = _remote_options(plan.target, conn, password, console, plan.api)
     return _remote_flow(
         console, opts, None, plan, dry_run=False, yes=yes, journal_path=journal, use_cache=False
     )

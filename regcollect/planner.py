@@ -72,6 +72,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     untouched_repositories: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # repositories that could not be read
+    stats: dict[str, Any] = field(default_factory=dict)  # requests the plan cost, quota left
+    api: dict[str, str] = field(default_factory=dict)  # remote: how the registry is listed and deleted
 
     def count(self, action: Action) -> int:
         return sum(1 for d in self.decisions if d.action is action)

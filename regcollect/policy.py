@@ -128,10 +128,14 @@ class Rule:
         }
 
 
+REGISTRY_KEYS = {"api": ("distribution", "github"), "api_url": None}
+
+
 @dataclass(frozen=True)
 class Policy:
     rules: tuple[Rule, ...]
     source: str = "flags"
+    registry: dict[str, str] = field(default_factory=dict)  # [registry]: api, api_url
     _cache: dict[str, Rule | None] = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, repository: str, aliases: tuple[str, ...] | list[str] = ()) -> Rule | None:
@@ -229,16 +233,31 @@ def load_policy(path: str | Path) -> Policy:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{p}: malformed TOML: {exc}") from None
-    unknown = sorted(set(data) - {"rules"})
+    unknown = sorted(set(data) - {"rules", "registry"})
     if unknown:
-        raise PolicyError(f"{p}: unknown top-level key '{unknown[0]}' (expected [[rules]])")
+        raise PolicyError(f"{p}: unknown top-level key '{unknown[0]}' (expected [[rules]] and [registry])")
+    registry = _registry_table(data.get("registry", {}), f"{p}: [registry]")
     rules_raw = data.get("rules")
     if not rules_raw:
         raise PolicyError(f"{p}: no retention rule: add at least one [[rules]] table")
     if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
         raise PolicyError(f"{p}: 'rules' must be an array of tables ([[rules]])")
     rules = tuple(rule_from_table(table, f"{p}: rule {i}") for i, table in enumerate(rules_raw, start=1))
-    return Policy(rules=rules, source=str(p))
+    return Policy(rules=rules, source=str(p), registry=registry)
+
+
+def _registry_table(table: Any, where: str) -> dict[str, str]:
+    """How the registry is reached, as --api / --api-url say it (the flags win)."""
+    if not isinstance(table, dict):
+        raise PolicyError(f"{where}: must be a table")
+    for key, value in table.items():
+        if key not in REGISTRY_KEYS:
+            raise PolicyError(f"{where}: unknown key '{key}' (known: {', '.join(sorted(REGISTRY_KEYS))})")
+        allowed = REGISTRY_KEYS[key]
+        if not isinstance(value, str) or (allowed and value not in allowed):
+            expected = " or ".join(allowed) if allowed else "a URL string"
+            raise PolicyError(f"{where}: key '{key}' must be {expected}, got {value!r}")
+    return dict(table)
 
 
 def policy_from_flags(

@@ -41,6 +41,7 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "containers": [c.id for c in a.containers],
         "containers_first": list(d.containers_first),
         "force": d.force,
+        "version_id": a.version_id,
     }
 
 
@@ -69,6 +70,8 @@ def plan_json(
         },
         "warnings": list(plan.warnings),
         "errors": list(plan.errors) + list(errors or []),
+        "stats": dict(plan.stats),
+        "api": dict(plan.api),
     }
     if report is not None:
         doc["results"] = [
@@ -144,6 +147,9 @@ def summary_line(plan: Plan) -> str:
     )
     if plan.errors:
         line += f"; {len(plan.errors)} repositories could not be read and were left untouched"
+    low, limit = plan.stats.get("rate_limit_lowest"), plan.stats.get("rate_limit")
+    if low is not None:
+        line += f"; rate limit: at least {low}" + (f" of {limit}" if limit else "") + " requests left"
     return line
 
 

@@ -46,6 +46,10 @@ def load_plan(path: str | Path) -> Plan:
         raise UsageError(f"{p}: malformed action in plan: {exc}") from None
     plan.reclaimable_bytes = sum(d.bytes for d in plan.decisions if d.action is Action.DELETE)
     plan.untouched_repositories = list((doc.get("summary") or {}).get("untouched_repositories") or [])
+    api = doc.get("api") or {}
+    if not isinstance(api, dict) or not all(isinstance(v, str) for v in api.values()):
+        raise UsageError(f"{p}: 'api' must be an object of strings")
+    plan.api = {k: v for k, v in api.items() if k in ("api", "api_url")}
     return plan
 
 
@@ -60,6 +64,7 @@ def _decision(a: dict[str, Any]) -> Decision:
         children=tuple(a.get("children") or ()),
         subject=a.get("subject"),
         platform=a.get("platform") or "",
+        version_id=str(a["version_id"]) if a.get("version_id") is not None else None,
         containers=tuple(ContainerUse(id=c, name=c[:12], running=False) for c in a.get("containers") or ()),
     )
     return Decision(

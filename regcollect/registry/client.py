@@ -149,6 +149,7 @@ class RegistryClient(HttpClient):
             **kw,
         )
         self.dropped: dict[str, list[str]] = {}  # repository -> names that failed the grammar
+        self.manifest_gets = 0  # a pull on Docker Hub's quota, a download on ghcr.io
 
     def _path(self, repo: str, *rest: str) -> str:
         """/v2/<repo>/<rest>, refusing names that could leave the repository's URL space."""
@@ -206,6 +207,7 @@ class RegistryClient(HttpClient):
 
     async def get_manifest(self, repo: str, ref: str) -> Manifest:
         what = f"reading manifest {repo}@{ref}" if is_digest(ref) else f"reading manifest {repo}:{ref}"
+        self.manifest_gets += 1
         resp = await self.call(
             "GET",
             self._path(repo, "manifests", ref),

@@ -18,8 +18,8 @@ import json
 import random
 import ssl
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -167,22 +167,28 @@ def _backoff(failed_attempt: int) -> float:
 
 @dataclass
 class RateLimits:
-    """The lowest remaining quota a server announced, for the summary."""
+    """The quota a server announces: the latest figures (to slow down before it runs out) and
+    the lowest remaining seen (for the summary)."""
 
     lowest: int | None = None
     limit: int | None = None
-    seen: dict[str, str] = field(default_factory=dict)
+    remaining: int | None = None
+    reset: float | None = None  # Unix time the quota refills
 
     def note(self, resp: httpx.Response) -> None:
         h = resp.headers
         for name in ("ratelimit-remaining", "x-ratelimit-remaining"):
             raw = h.get(name, "").split(";", 1)[0].strip()
-            if raw.isdigit():
-                if self.lowest is None or int(raw) < self.lowest:
-                    self.lowest = int(raw)
-                    limit = h.get(name.replace("remaining", "limit"), "").split(";", 1)[0].strip()
-                    self.limit = int(limit) if limit.isdigit() else None
-                return
+            if not raw.isdigit():
+                continue
+            self.remaining = int(raw)
+            limit = h.get(name.replace("remaining", "limit"), "").split(";", 1)[0].strip()
+            reset = h.get(name.replace("remaining", "reset"), "").split(";", 1)[0].strip()
+            self.reset = float(reset) if reset.isdigit() and int(reset) > 10**9 else None
+            if self.lowest is None or self.remaining < self.lowest:
+                self.lowest = self.remaining
+                self.limit = int(limit) if limit.isdigit() else None
+            return
 
 
 def tls_verify(insecure: bool, ca_cert: str | None) -> bool | ssl.SSLContext:
@@ -231,6 +237,8 @@ class HttpClient:
         self.max_wait = max_wait
         self.log = log
         self.notice = notice  # a person watching: told when we wait, so a pause is not a hang
+        # Called before each attempt: a vendor API paces itself here (quota, points per minute).
+        self.pace: Callable[[str], Awaitable[None]] | None = None
         self.requests = 0
         self.rate = RateLimits()
 
@@ -251,6 +259,8 @@ class HttpClient:
         while True:
             attempt += 1
             try:
+                if self.pace is not None:
+                    await self.pace(method)
                 async with self.sem:
                     return await self._attempt(method, url, cap, kw)
             except _Retryable as exc:

@@ -45,6 +45,7 @@ class RemoteOptions:
     api: str | None = None  # how the registry is listed and deleted; None: chosen by its host
     api_url: str | None = None  # that API's base URL, where it is not the registry itself
     max_wait: float = 600.0  # seconds a vendor API's rate limit may pause the run
+    note: Callable[[str], None] | None = None  # a message for the user (stderr unless -q)
 
 
 def api_kind(registry: str, chosen: str | None) -> str:
@@ -70,6 +71,8 @@ def open_client(opts: RemoteOptions) -> RegistryClient:
     """The client, with credentials for the registry's host; the auth flow is told the registry's
     base URL and --insecure, which decide where those credentials may go (registry/auth.py)."""
     base = base_url(opts.registry, insecure=opts.insecure)  # parses and validates the name
+    if opts.password is not None and opts.username is None:
+        raise UsageError("--password-stdin needs --username for this registry")
     creds = resolve(urlsplit(base).netloc, opts.username, opts.password)
     return RegistryClient(
         opts.registry,
@@ -97,7 +100,31 @@ async def plan_remote(
     inventory = await discovery.inventory(patterns)
     read = [r for r in inventory.repositories if r not in set(inventory.unread)]
     record_first_seen(inventory, now, complete=read)
-    return evaluate(inventory, policy, now)
+    plan = evaluate(inventory, policy, now)
+    plan.stats = request_stats(api)
+    plan.api = {"api": api.kind}
+    rest = getattr(api, "rest", None)
+    if rest is not None:
+        plan.api["api_url"] = rest.base + getattr(rest, "prefix", "")
+    return plan
+
+
+def request_stats(api: RegistryApi) -> dict[str, object]:
+    """What the run cost the registry: requests, manifest GETs (a pull against some quotas, a
+    download on ghcr.io), and the lowest rate-limit quota left that any answer announced."""
+    stats: dict[str, object] = {
+        "requests": api.client.requests,
+        "manifest_gets": api.client.manifest_gets,
+    }
+    rest = getattr(api, "rest", None)
+    if rest is not None:
+        stats["api_requests"] = rest.requests
+    for rate in (api.client.rate, getattr(rest, "rate", None)):
+        if rate is not None and rate.lowest is not None:
+            low = stats.get("rate_limit_lowest")
+            if not isinstance(low, int) or rate.lowest < low:
+                stats["rate_limit_lowest"], stats["rate_limit"] = rate.lowest, rate.limit
+    return stats
 
 
 async def apply_remote(
