@@ -121,14 +121,20 @@ class Journal:
         self.fh.close()
 
 
-def read(path: str | Path) -> Iterator[dict[str, Any]]:
+class Record(dict[str, Any]):
+    """A journal record that knows its line in the file, for warnings about it."""
+
+    line = 0
+
+
+def read(path: str | Path) -> Iterator[Record]:
     """Every complete record; a torn or garbled line (a killed writer) is skipped."""
     p = Path(path)
     try:
         data = p.read_bytes()
     except OSError as exc:
         raise UsageError(f"{p}: cannot read journal: {exc.strerror}") from None
-    for line in data.splitlines():
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -136,4 +142,6 @@ def read(path: str | Path) -> Iterator[dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(rec, dict) and "type" in rec:
-            yield rec
+            record = Record(rec)
+            record.line = number
+            yield record
