@@ -8,10 +8,11 @@ import datetime as dt
 import functools
 import json
 import os
+import select
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -294,6 +295,12 @@ def handle_errors(f: Callable[..., int]) -> Callable[..., None]:
             _fail(output, str(exc), exc.exit_code)
         except KeyboardInterrupt:
             _fail(output, "interrupted", 130)
+        except BrokenPipeError as exc:
+            if _stdout_gone(poll=True):  # `regcollect ... | head`: the reader has what it wanted
+                _exit_broken_pipe()
+            if os.environ.get("REGCOLLECT_DEBUG"):
+                raise
+            _fail(output, f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED)
         except Exception as exc:  # noqa: BLE001 - never a traceback for users
             if os.environ.get("REGCOLLECT_DEBUG"):
                 raise
@@ -301,6 +308,39 @@ def handle_errors(f: Callable[..., int]) -> Callable[..., None]:
         sys.exit(code)
 
     return wrapper
+
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
+
+
+def _stdout_gone(*, poll: bool) -> bool:
+    """Whether stdout's reader went away: a flush fails with EPIPE, or (poll, after a
+    BrokenPipeError from somewhere) the pipe reports POLLERR, which it does once it has no reader."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    if not poll:
+        return False
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # not a real file (tests), or no poll
+        return False
+
+
+def _exit_broken_pipe() -> NoReturn:
+    """The Python docs' SIGPIPE recipe: what is left to write (and the flush at exit) goes to
+    devnull, so no 'Exception ignored' noise; exit as a shell reports SIGPIPE."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(EXIT_BROKEN_PIPE)
 
 
 def _fail(output: str, message: str, code: int) -> None:
@@ -325,4 +365,13 @@ def main() -> None:
     # click's own usage errors exit 2, which is also our usage exit code.
     from regcollect import commands  # noqa: F401 - registers the subcommands
 
-    cli(prog_name="regcollect")
+    stdout = sys.stdout
+    try:
+        cli(prog_name="regcollect")  # always ends in SystemExit
+    except SystemExit:
+        # Output still buffered may meet a reader that went away. click itself turns an EPIPE in a
+        # command we do not wrap (completion, --help) into exit 1, replacing sys.stdout with a
+        # wrapper that stays quiet: that replacement is how we know.
+        if sys.stdout is not stdout or _stdout_gone(poll=False):
+            _exit_broken_pipe()
+        raise

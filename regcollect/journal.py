@@ -2,7 +2,10 @@
 
 An intent holds what is needed to put a manifest back (registry, repository, digest, media type,
 the raw manifest bytes in base64, the tags it had). Readers tolerate a torn last line, which is
-what a process killed mid-write leaves. Local applies journal ids, tags and sizes for the record.
+what a process killed mid-write leaves. Local applies journal ids, tags and sizes for the record,
+each synced after the change (the engine keeps no undo, so the record is all that is left).
+The file is 0600 in a 0700 directory (manifests and names of private registries); a new file is
+synced into its directory so a crash cannot lose the journal while keeping the changes.
 """
 
 from __future__ import annotations
@@ -17,21 +20,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from regcollect import fsutil
 from regcollect.errors import UsageError
 from regcollect.planner import Decision
 
 
-def default_path(now: dt.datetime) -> Path:
+def default_dir() -> Path:
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "regcollect" / f"journal-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
+    return Path(base) / "regcollect"
+
+
+def default_path(now: dt.datetime) -> Path:
+    return default_dir() / f"journal-{now:%Y%m%dT%H%M%S%fZ}.jsonl"
 
 
 class Journal:
     def __init__(self, path: Path, target: str):
         self.path = path
         self.target = target
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fh = open(path, "ab")  # noqa: SIM115 - lives for the whole apply
+        if path.parent.absolute() == default_dir().absolute():
+            fsutil.private_dir(path.parent)  # ours: tightened if an older version left it open
+        else:
+            fsutil.make_dirs(path.parent)  # --journal: the user's directories stay as they are
+        self.fh, created = fsutil.open_private_append(path)  # lives for the whole apply
+        if created:
+            fsutil.fsync_dir(path.parent)
         self.lock = threading.Lock()  # local applies write from worker threads: whole lines only
         # A torn line from a killed run must not glue onto our first record.
         if self.fh.tell() > 0:
@@ -89,6 +102,7 @@ class Journal:
         )
 
     def local(self, d: Decision, status: str, detail: str = "") -> None:
+        """Called from the engine backend's worker threads, after the change: synced there."""
         self._write(
             {
                 "type": "local",
@@ -103,19 +117,26 @@ class Journal:
                 "detail": detail,
             }
         )
+        os.fsync(self.fh.fileno())
 
     def close(self) -> None:
         self.fh.close()
 
 
-def read(path: str | Path) -> Iterator[dict[str, Any]]:
+class Record(dict[str, Any]):
+    """A journal record that knows its line in the file, for warnings about it."""
+
+    line = 0
+
+
+def read(path: str | Path) -> Iterator[Record]:
     """Every complete record; a torn or garbled line (a killed writer) is skipped."""
     p = Path(path)
     try:
         data = p.read_bytes()
     except OSError as exc:
         raise UsageError(f"{p}: cannot read journal: {exc.strerror}") from None
-    for line in data.splitlines():
+    for number, line in enumerate(data.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -123,4 +144,6 @@ def read(path: str | Path) -> Iterator[dict[str, Any]]:
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
         if isinstance(rec, dict) and "type" in rec:
-            yield rec
+            record = Record(rec)
+            record.line = number
+            yield record

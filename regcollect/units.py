@@ -7,6 +7,8 @@ import re
 
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION_RE = re.compile(r"(\d+)([smhdw])")
+# Longer is a typo (or an attack on the date arithmetic: now - 10**14 days overflows datetime).
+MAX_DURATION = dt.timedelta(days=36500)
 _SIZE_UNITS = {
     "": 1,
     "b": 1,
@@ -35,10 +37,16 @@ def parse_duration(text: str) -> dt.timedelta:
     for m in _DURATION_RE.finditer(value):
         if m.start() != pos:
             break
-        total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
+        if len(m.group(1)) > 12:  # before int(): Python refuses to convert very long digit strings
+            total = MAX_DURATION.days * 86400 + 1
+        else:
+            total += int(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     if pos != len(value):
         raise ValueError(f"bad duration {text!r}: use a number and a unit s, m, h, d or w (e.g. 30d, 12h)")
+    if total > MAX_DURATION.total_seconds():
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"duration {shown!r} is too long (at most {MAX_DURATION.days}d, 100 years)")
     return dt.timedelta(seconds=total)
 
 
@@ -46,9 +54,11 @@ def parse_size(text: str) -> int:
     """`20GB` (decimal), `20GiB` (binary), `500M`, plain bytes. Raises ValueError."""
     m = _SIZE_RE.match(text)
     unit = m.group(2).lower() if m else None
-    if not m or unit not in _SIZE_UNITS:
-        raise ValueError(f"bad size {text!r}: use a number and B, KB, MB, GB, TB, KiB, MiB, GiB")
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    number = float(m.group(1)) * _SIZE_UNITS[unit] if m and unit in _SIZE_UNITS else None
+    if number is None or not number < 2**63:  # also inf, from a few hundred digits
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"bad size {shown!r}: use a number and B, KB, MB, GB, TB, KiB, MiB, GiB")
+    return int(number)
 
 
 def format_bytes(n: int) -> str:
@@ -69,12 +79,17 @@ def format_duration(delta: dt.timedelta) -> str:
     return f"{seconds}s"
 
 
-def parse_time(value: str | int | float | None) -> dt.datetime | None:
-    """RFC 3339 (with nanoseconds, as Go writes it) or unix seconds, to an aware UTC datetime."""
-    if value is None or value == "":
+def parse_time(value: object) -> dt.datetime | None:
+    """RFC 3339 (with nanoseconds, as Go writes it) or unix seconds, to an aware UTC datetime.
+    Image configs are untrusted: anything else (a dict, a bool, 1e30, a year past 9999 once in
+    UTC) is None, "unknown", never an exception."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
         return None
     if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value, dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(value, dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     text = value.strip()
     m = re.match(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$", text)
     if not m:
@@ -88,4 +103,7 @@ def parse_time(value: str | int | float | None) -> dt.datetime | None:
         return None
     if parsed.year <= 1:  # Go's zero time: unknown
         return None
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        return None

@@ -5,8 +5,9 @@ A delete removes the repository's tags by name, so the last one deletes the imag
 refuses (409) an image a container uses, reported as "changed since plan". Re-verification uses a
 snapshot of the engine's images (one list call, never older than SNAPSHOT_MAX_AGE seconds when an
 item is checked): an image with a tag that is new since the plan is skipped whole. A delete by
-id (untagged images, --force) is also checked against the containers, since the engine would not
-refuse it for a new container.
+id (untagged images, --force) removes every name the image has, so for it a new tag in ANY
+repository counts (checked again by inspect right before `rmi -f`); it is also checked against the
+containers, since the engine would not refuse it for a new container.
 Untagged parents go with their last child, as docker prunes them.
 Items of different images run concurrently (the engine deletes a few at once faster than one by
 one); items of one image (its tags in several repositories) run one after another, because the
@@ -18,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterable
 
 from regcollect.engine.client import EngineClient
+from regcollect.engine.inventory import repo_and_tag
 from regcollect.errors import ChangedSincePlan, Conflict, NotFound
 from regcollect.planner import Action, Decision, Plan
 
@@ -36,6 +39,24 @@ class LocalBackend:
         self._lock = threading.Lock()
         self._image_locks: dict[str, threading.Lock] = {}
         self.planned_containers = {d.digest: {c.id for c in d.artifact.containers} for d in plan.decisions}
+        # Every (repository, tag) the plan knew for each image id, in any repository.
+        self.planned_tags: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        for d in plan.decisions:
+            self.planned_tags[d.digest].update((d.repository, t) for t in d.artifact.tags)
+
+    def _new_tags(self, d: Decision, refs: Iterable[str], *, any_repository: bool) -> list[str]:
+        """The image's names the plan did not know: in d's repository, or in any (a delete by id)."""
+        known = self.planned_tags.get(d.digest, set())
+        new = []
+        for ref in refs:
+            if ref == "<none>:<none>":
+                continue
+            repo, tag = repo_and_tag(ref)
+            if (repo, tag or "") in known or (repo == d.repository and tag in d.artifact.tags):
+                continue
+            if any_repository or repo == d.repository:
+                new.append(ref)
+        return sorted(new)
 
     def _snapshot(self) -> dict[str, set[str]]:
         with self._lock:
@@ -57,12 +78,12 @@ class LocalBackend:
         tags = self._snapshot().get(d.digest)
         if tags is None:
             return None  # already gone: delete reports it so
-        planned = {f"{d.repository}:{t}" for t in d.artifact.tags}
+        by_id = d.force or not d.artifact.tags  # removes every name the image has, in any repository
         if d.action is Action.DELETE:
-            new = sorted(t for t in tags if t not in planned and t.rsplit(":", 1)[0] == d.repository)
+            new = self._new_tags(d, tags, any_repository=by_id)
             if new:
                 return f"new tag {new[0]} points at it"
-        if d.action is Action.DELETE and (d.force or not d.artifact.tags):
+        if d.action is Action.DELETE and by_id:
             users = [c for c in self.engine.containers() if c.get("ImageID") == d.digest]
             known = self.planned_containers.get(d.digest, set())
             for c in users:
@@ -100,6 +121,11 @@ class LocalBackend:
                 pass
         try:
             if d.force:
+                # rmi -f removes every tag: look again, as late as possible, for one the plan never saw.
+                names = self.engine.inspect(d.digest).get("RepoTags") or []
+                new = self._new_tags(d, names, any_repository=True)
+                if new:
+                    raise Conflict(f"new tag {new[0]} points at it", "new-tag")
                 self.engine.remove_image(d.digest, force=True)
                 self._record(d, "done")
                 return "forced: layers stay on disk until its containers are removed"

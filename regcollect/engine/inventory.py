@@ -19,7 +19,7 @@ from typing import Any
 
 from regcollect.cache import FactCache
 from regcollect.engine.client import EngineClient
-from regcollect.errors import ReferenceError_
+from regcollect.errors import NotFound, ReferenceError_
 from regcollect.model import Artifact, Blob, ContainerUse, Inventory
 from regcollect.reference import parse
 from regcollect.units import parse_time
@@ -116,7 +116,10 @@ def build_inventory(
             chains[iid] = chain_ids(layers)
     missing = [i["Id"] for i in images if i["Id"] not in chains]
     with ThreadPoolExecutor(max_workers=8) as pool:  # one engine call each; the engine serves many
-        details = dict(zip(missing, pool.map(engine.inspect, missing), strict=True))
+        found = dict(zip(missing, pool.map(lambda iid: _inspect_if_there(engine, iid), missing), strict=True))
+    details = {iid: d for iid, d in found.items() if d is not None}
+    # Removed since the list (another `docker rmi`, a prune): gone, so nothing to plan for it.
+    images = [i for i in images if found.get(i["Id"], True) is not None]
     for iid, d in details.items():
         layers = [str(x) for x in (d.get("RootFS") or {}).get("Layers") or []]
         chains[iid] = chain_ids(layers)
@@ -165,6 +168,13 @@ def build_inventory(
     inv.repositories = sorted({a.repository for a in inv.artifacts if a.repository})
     inv.aliases = {r: aliases(r) for r in inv.repositories}
     return inv, int(df.get("LayersSize") or 0)
+
+
+def _inspect_if_there(engine: EngineClient, image_id: str) -> dict[str, Any] | None:
+    try:
+        return engine.inspect(image_id)
+    except NotFound:
+        return None
 
 
 def _last_use(

@@ -3,12 +3,17 @@
 Children before indexes, subjects before referrers; each manifest is re-PUT only after HEAD shows
 every blob it needs is still there. A tag that now points at other content is never overwritten.
 Running it twice changes nothing the second time: what is in place is reported as such.
+A journal record that is not usable (a key missing, bad base64, wrong types: a hand-edited or
+damaged file) is skipped with one warning naming its line; the rest are restored.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,37 +49,91 @@ class RestoreItem:
         return 1 if self.media_type in INDEX_TYPES else 0
 
 
-def items_from(records: list[dict[str, Any]]) -> list[RestoreItem]:
+class BadRecord(ValueError):
+    pass
+
+
+def _text(r: dict[str, Any], key: str, *, required: bool = True) -> str | None:
+    value = r.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise BadRecord(f"'{key}' is missing or not a string")
+    return value
+
+
+def _strings(r: dict[str, Any], key: str) -> list[str]:
+    value = r.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise BadRecord(f"'{key}' is not a list of strings")
+    return list(value)
+
+
+def _item(r: dict[str, Any]) -> RestoreItem:
+    try:
+        data = base64.b64decode(_text(r, "manifest") or "", validate=True)
+    except binascii.Error:
+        raise BadRecord("'manifest' is not base64") from None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise BadRecord("'manifest' is not a JSON manifest")
+    tags = _strings(r, "remove_tags") if r.get("action") == "untag" else _strings(r, "tags")
+    return RestoreItem(
+        registry=_text(r, "registry") or "",
+        repository=_text(r, "repository") or "",
+        digest=_text(r, "digest") or "",
+        media_type=_text(r, "media_type", required=False) or "",
+        data=data,
+        tags=tags,
+        kind=_text(r, "kind", required=False) or "image",
+        subject=_text(r, "subject", required=False),
+    )
+
+
+def _warn(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr)
+
+
+def items_from(records: list[dict[str, Any]], warn: Callable[[str], None] | None = None) -> list[RestoreItem]:
+    """The remote intents to restore, merged per manifest. `warn` gets one line per unusable
+    record, "journal line N: skipped: why" (records from journal.read know their line)."""
+    warn = warn or _warn
     items: dict[tuple[str, str, str], RestoreItem] = {}
-    for r in records:
-        if r["type"] != "intent" or r.get("source") != "remote":
+    for n, r in enumerate(records, start=1):
+        if r.get("type") != "intent" or r.get("source") != "remote":
             continue
-        key = (r["registry"], r["repository"], r["digest"])
-        tags = list((r.get("remove_tags") if r.get("action") == "untag" else r.get("tags")) or [])
+        try:
+            new = _item(r)
+        except BadRecord as exc:
+            where = f"journal line {getattr(r, 'line', n)}"
+            warn(f"{where}: skipped: {exc}")
+            continue
+        key = (new.registry, new.repository, new.digest)
         item = items.get(key)
         if item is None:
-            items[key] = RestoreItem(
-                registry=r["registry"],
-                repository=r["repository"],
-                digest=r["digest"],
-                media_type=r.get("media_type") or "",
-                data=base64.b64decode(r["manifest"]),
-                tags=tags,
-                kind=r.get("kind") or "image",
-                subject=r.get("subject"),
-            )
+            items[key] = new
         else:
-            item.tags = sorted(set(item.tags) | set(tags))
+            item.tags = sorted(set(item.tags) | set(new.tags))
     return sorted(items.values(), key=lambda i: (i.order, i.repository, i.digest))
 
 
 def _needs(item: RestoreItem) -> tuple[list[str], list[str]]:
-    """(blobs, manifests) this manifest needs to exist."""
+    """(blobs, manifests) this manifest needs to exist; odd entries name nothing."""
     doc = json.loads(item.data)
     if "manifests" in doc:
-        return [], [m["digest"] for m in doc.get("manifests") or [] if isinstance(m, dict)]
-    blobs = [x["digest"] for x in [doc.get("config")] + list(doc.get("layers") or []) if isinstance(x, dict)]
-    return blobs, []
+        entries = doc.get("manifests")
+        return [], [m["digest"] for m in _dicts(entries) if isinstance(m.get("digest"), str)]
+    entries = [doc.get("config"), *(doc.get("layers") if isinstance(doc.get("layers"), list) else [])]
+    return [x["digest"] for x in _dicts(entries) if isinstance(x.get("digest"), str)], []
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
 
 
 async def check(client: RegistryClient, items: list[RestoreItem]) -> None:

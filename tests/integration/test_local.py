@@ -300,3 +300,25 @@ def test_layer_lists_come_from_the_cache_and_give_the_same_bytes(engine, run):
         (a["digest"], a["action"], a["bytes"]) for a in two["actions"]
     )
     assert run(*args[:-1], "--no-cache", "-v").err.count("engine inspect ") >= 1
+
+
+def test_force_spares_an_image_tagged_in_another_repository_since_the_plan(
+    engine, run, runner_image, tmp_path
+):
+    """A saved --force plan (`rmi -f ID`, a stopped container uses the image) must not remove a tag
+    the plan never saw, in any repository: the image is skipped whole."""
+    c = engine.containers.create(runner_image.tags[0], network_mode="none")
+    try:
+        r = run("local", runner_image.tags[0], "--force", "--dry-run", "-o", "json")
+        assert r.code == 0, r.out + r.err
+        assert [a["force"] for a in r.json()["actions"] if a["action"] == "delete"] == [True]
+        plan = tmp_path / "plan.json"
+        plan.write_text(r.out)
+        newcomer = unique("ft") + "/later"
+        engine.images.get(runner_image.id).tag(newcomer, "keep")
+        r = run("apply", str(plan), "--yes")
+        assert exists(engine, f"{newcomer}:keep"), r.out + r.err
+        assert f"changed since plan: new tag {newcomer}:keep points at it" in r.out
+        assert tags_of(engine, runner_image.id) == sorted([runner_image.tags[0], f"{newcomer}:keep"])
+    finally:
+        c.remove(force=True)
