@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
+from regcollect.fsutil import prepare_private_sqlite
 from regcollect.model import Inventory
 
 
@@ -24,10 +25,7 @@ def default_path() -> Path:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path.parent, 0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # private before SQLite writes a byte
-    os.close(fd)
+    prepare_private_sqlite(path)  # 0600 in a 0700 directory before SQLite writes a byte
     db = sqlite3.connect(path, timeout=30)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute(

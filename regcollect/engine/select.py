@@ -56,7 +56,10 @@ def parse_filters(values: tuple[str, ...] | list[str]) -> list[Filter]:
 def _until_cutoff(value: str, now: dt.datetime) -> dt.datetime:
     """docker's `until`: unix time, an RFC 3339 date, or a duration ago (10m, 24h, also 1h30m)."""
     if value.replace(".", "", 1).isdigit():
-        return dt.datetime.fromtimestamp(float(value), dt.UTC)
+        try:
+            return dt.datetime.fromtimestamp(float(value), dt.UTC)
+        except (OverflowError, ValueError, OSError):
+            raise UsageError(f"--filter until={value}: not a valid Unix time") from None
     t = parse_time(value) or parse_time(value + "T00:00:00Z")
     if t:
         return t

@@ -87,3 +87,8 @@ def test_huge_durations_on_the_command_line_exit_2_naming_the_flag(args, flag):
     r = CliRunner().invoke(cli, args, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert r.exit_code == EXIT_USAGE, r.output
     assert f"Error: {flag}" in r.stderr and "internal error" not in r.stderr
+
+
+def test_a_unix_time_beyond_any_calendar_in_until_is_a_usage_error():
+    with pytest.raises(UsageError, match="until=99999999999999: not a valid Unix time"):
+        _until_cutoff("99999999999999", NOW)
