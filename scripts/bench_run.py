@@ -390,6 +390,7 @@ def print_rtt(args: argparse.Namespace, rtt: float, results: list[dict]) -> None
     )
     for r in results:
         vary = " (counts varied between runs)" if r["counts_vary"] else ""
+        vary += f" (proxy: {r['proxy_errors']} upstream failures)" if r["proxy_errors"] else ""
         print(
             f"{r['name']:<18} {r['total_requests']:>8} {r['wall']:>7.2f} {r['ratio_c8'] or 0:>8.2f} "
             f"{r['ratio'] or 0:>10.2f} {r['registry_cpu']:>14.2f} {r['proxy_ms_per_request']:>12.3f}  "

@@ -175,7 +175,7 @@ class LatencyProxy:
                     await _write(writer, client, h11.InformationalResponse(status_code=100, headers=[]))
                 body = await _read_body(client, reader)
                 if request.target == CONTROL.encode():
-                    status, headers, payload = 200, [(b"content-type", b"application/json")], b""
+                    status, headers = 200, [(b"content-type", b"application/json")]
                     payload = json.dumps(self.counts()).encode()
                 else:
                     self.requests[f"{request.method.decode()} {kind_of(request.target)}"] += 1
@@ -185,9 +185,7 @@ class LatencyProxy:
                     try:
                         upstream, status, headers, payload = await self._forward(upstream, request, body)
                     except (TimeoutError, OSError, ProxyError, h11.ProtocolError):
-                        self.errors += 1
-                        if upstream:
-                            upstream.close()
+                        self.errors += 1  # _forward closed the connection; the next request opens one
                         upstream = None
                         status, headers, payload = 502, [(b"content-type", b"text/plain")], b"upstream failed"
                     self.statuses[str(status)] += 1
@@ -214,6 +212,15 @@ class LatencyProxy:
                 up.close()
             host, port = self.upstream.rsplit(":", 1)
             up = _Upstream(*await asyncio.open_connection(host.strip("[]"), int(port), limit=MAX_HEADERS))
+        try:
+            return await self._exchange(up, request, body)
+        except BaseException:
+            up.close()
+            raise
+
+    async def _exchange(
+        self, up: _Upstream, request: h11.Request, body: bytes
+    ) -> tuple[_Upstream | None, int, list[tuple[bytes, bytes]], bytes]:
         raw = request.headers.raw_items()
         headers = [(k, v) for k, v in raw if k.lower() not in HOP]
         if body or any(k.lower() in (b"content-length", b"transfer-encoding") for k, _ in raw):
