@@ -38,6 +38,9 @@ class Upstream:
                     for k, v in (line.split(":", 1) for line in head.split("\r\n")[1:] if line)
                 )
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
+                if target.startswith("/v2/drop"):  # the registry went away mid-request
+                    writer.close()
+                    return
                 writer.write(self.answer(method, target, headers, body))
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -171,6 +174,18 @@ def test_counts_requests_by_method_and_kind() -> None:
         }
         assert counts["total"] == 12  # the control request itself is not counted
         assert counts["statuses"] == {"200": 1, "201": 10, "202": 1}
+
+    run(scenario)
+
+
+def test_a_lost_upstream_connection_is_a_502_and_the_next_request_gets_a_fresh_one() -> None:
+    async def scenario(client: httpx.AsyncClient, proxy: LatencyProxy, upstream: Upstream) -> None:
+        assert (await client.get("/v2/a/tags/list")).status_code == 201
+        assert (await client.get("/v2/drop/tags/list")).status_code == 502
+        assert (await client.get("/v2/a/tags/list")).status_code == 201
+        counts = (await client.get("/_latencyproxy/counts")).json()
+        assert (counts["errors"], counts["requests"]) == (1, {"GET tags": 3})  # the bench row shows both
+        assert upstream.connections == 2
 
     run(scenario)
 
