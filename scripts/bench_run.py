@@ -4,6 +4,9 @@ Remote: seeds R repositories x T tags once into a golden storage directory, then
 contender its own copy and its own registry process, and prints wall time and the registry's CPU
 seconds (from /proc/PID/stat) for: the raw client at its best concurrency, regcollect cold (empty
 cache) and warm (the cache of a cold run). Each contender must leave exactly the newest KEEP tags.
+With --rtt MS..., the remote contenders run instead through scripts/latencyproxy.py, which adds
+that round trip to each request and counts requests by method x kind, once per RTT: the raw
+client at each --raw-concurrency, regcollect cold and warm at its default settings.
 Also: plan a synthetic 1,000,000-artifact inventory (time, peak RSS), and local deletion of N
 images by regcollect and by `docker rmi`.
 """
@@ -31,6 +34,7 @@ from tests.support import services as svc
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("REGCOLLECT_BENCH_DIR", "/tmp/regcollect-bench"))
 PORT = int(os.environ.get("REGCOLLECT_BENCH_PORT", "15400"))
+PROXY_PORT = PORT + 3  # fixed: regcollect's cache keys tag hints by host, so warm-up and run share it
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -142,6 +146,7 @@ def summarize(runs: list[dict]) -> dict:
     mid = dict(runs[len(runs) // 2])
     mid["correct"] = all(r["correct"] for r in runs)
     mid["walls"] = [round(r["wall"], 2) for r in runs]
+    mid["counts_vary"] = len({json.dumps(r.get("requests"), sort_keys=True) for r in runs}) > 1
     return mid
 
 
@@ -161,19 +166,59 @@ def fresh_registry(name: str, golden: Path, port: int) -> Iterator[Registry]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _one(name: str, golden: Path, cmd_for: object, args: argparse.Namespace, env: dict[str, str]) -> dict:
-    with fresh_registry(name, golden, PORT + 1) as reg:
-        cmd = cmd_for(reg.host)  # type: ignore[operator]
+@contextlib.contextmanager
+def latency_proxy(upstream: str, rtt: float, jitter: float) -> Iterator[str]:
+    """scripts/latencyproxy.py in front of UPSTREAM, in a process of its own; yields its host."""
+    cmd = [sys.executable, str(ROOT / "scripts/latencyproxy.py"), upstream, "--port", str(PROXY_PORT)]
+    cmd += ["--rtt", str(rtt), "--jitter", str(jitter), "--seed", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        if not proc.stdout.readline().startswith("latencyproxy"):
+            raise RuntimeError(f"latencyproxy did not start: {cmd}")
+        yield f"127.0.0.1:{PROXY_PORT}"
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def proxy_counts(host: str) -> dict:
+    return httpx.get(f"http://{host}/_latencyproxy/counts", timeout=10).json()
+
+
+def _one(
+    name: str,
+    golden: Path,
+    cmd_for: object,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    rtt: tuple[float, float] | None = None,
+) -> dict:
+    """One contender on a fresh registry; with RTT (ms, jitter ms), through a fresh latency proxy."""
+    with fresh_registry(name, golden, PORT + 1) as reg, contextlib.ExitStack() as stack:
+        host = reg.host
+        if rtt is not None:
+            host = stack.enter_context(latency_proxy(reg.host, *rtt))
+            before = proxy_counts(host)
+        cmd = cmd_for(host)  # type: ignore[operator]
         t0 = time.monotonic()
         proc = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True)
         wall = time.monotonic() - t0
         cpu = reg.cpu()
+        out: dict[str, Any] = {"name": name, "wall": wall, "registry_cpu": cpu}
+        if rtt is not None:
+            counts = proxy_counts(host)
+            out["requests"] = counts["requests"]
+            out["total_requests"] = counts["total"]
+            out["statuses"] = counts["statuses"]
+            out["proxy_errors"] = counts["errors"]
+            out["proxy_ms_per_request"] = (counts["cpu_s"] - before["cpu_s"]) / max(counts["total"], 1) * 1000
         ok = proc.returncode == 0 and remaining(reg.host, args.repos) == expected(
             args.repos, args.tags, args.keep
         )
         if proc.returncode != 0:
             print(proc.stdout[-2000:], proc.stderr[-2000:], file=sys.stderr)
-    return {"name": name, "wall": wall, "registry_cpu": cpu, "correct": ok}
+    return out | {"correct": ok}
 
 
 def golden_storage(args: argparse.Namespace) -> Path:
@@ -193,49 +238,50 @@ def golden_storage(args: argparse.Namespace) -> Path:
     return golden_root / "data"
 
 
+def regcollect_cmd(keep: int, *flags: str):  # type: ignore[no-untyped-def]
+    """regcollect as a user runs it: the bench's retention, FLAGS, nothing else."""
+    py = sys.executable
+    retention = ["--repo", "bench/*", "--keep-last", str(keep), "--yes", "-q"]
+    return lambda h: [py, "-m", "regcollect", "remote", h, *retention, *flags]
+
+
+def raw_cmd(keep: int, concurrency: int, transport: str, *flags: str):  # type: ignore[no-untyped-def]
+    script = str(ROOT / "scripts/rawclient.py")
+    return lambda h: [sys.executable, script, h, str(keep), str(concurrency), transport, *flags]
+
+
+CACHE = WORK / "cache"
+RAW_ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def regcollect_env() -> dict[str, str]:
+    return dict(os.environ, XDG_CACHE_HOME=str(CACHE), XDG_STATE_HOME=str(WORK / "state"))
+
+
+def clear_cache() -> None:
+    shutil.rmtree(CACHE, ignore_errors=True)
+
+
 def bench_remote(args: argparse.Namespace) -> list[dict]:
     golden = golden_storage(args)
-    py = sys.executable
-    cache = WORK / "cache"
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache), XDG_STATE_HOME=str(WORK / "state"))
-
-    def clear_cache() -> None:
-        shutil.rmtree(cache, ignore_errors=True)
+    env = regcollect_env()
 
     def rc_for(verify: str):  # type: ignore[no-untyped-def]
-        return lambda h: [
-            py,
-            "-m",
-            "regcollect",
-            "remote",
-            h,
-            "--repo",
-            "bench/*",
-            "--keep-last",
-            str(args.keep),
-            "--yes",
-            "-q",
-            "--concurrency",
-            str(args.concurrency),
-            "--verify",
-            verify,
-        ]
+        return regcollect_cmd(args.keep, "--concurrency", str(args.concurrency), "--verify", verify)
 
     def warm_cache() -> None:  # a cold run on its own copy fills the cache
         clear_cache()
         _one("warmup", golden, rc_for("item"), args, env)
 
     raw_cache = WORK / "raw-cache.json"
-    raw_env = dict(os.environ, PYTHONPATH=str(ROOT))
 
     def raw_for(concurrency: int, transport: str, *flags: str):  # type: ignore[no-untyped-def]
-        script = str(ROOT / "scripts/rawclient.py")
-        return lambda h: [py, script, h, str(args.keep), str(concurrency), transport, *flags]
+        return raw_cmd(args.keep, concurrency, transport, *flags)
 
     contenders: list[tuple[str, Any, dict[str, str], Any]] = [
-        (f"raw-{transport}-c{c}", raw_for(c, transport), raw_env, None)
-        for transport in args.raw_transport
-        for c in args.raw_concurrency
+        (f"raw-{transport}-c{c}", raw_for(c, transport), RAW_ENV, None)
+        for transport in args.raw_transport or ["lean", "httpx"]
+        for c in args.raw_concurrency or [4, 8, 16]
     ]
     if args.floors:  # the raw client obeying one more of regcollect's rules each (rawclient.py)
         raw_cache.unlink(missing_ok=True)
@@ -244,7 +290,7 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
             golden,
             raw_for(args.floor_concurrency, "lean", "--cache", str(raw_cache)),
             args,
-            raw_env,
+            RAW_ENV,
         )
         for name, flags in [
             ("floor-phased", ["--phased"]),
@@ -253,7 +299,7 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
             ("floor-warm-phased", ["--phased", "--cache", str(raw_cache)]),
             ("floor-warm-phased-verify", ["--phased", "--verify", "--cache", str(raw_cache)]),
         ]:
-            contenders.append((name, raw_for(args.floor_concurrency, "lean", *flags), raw_env, None))
+            contenders.append((name, raw_for(args.floor_concurrency, "lean", *flags), RAW_ENV, None))
     for verify in args.verify:
         contenders.append((f"regcollect-cold-{verify}", rc_for(verify), env, clear_cache))
         contenders.append((f"regcollect-warm-{verify}", rc_for(verify), env, warm_cache))
@@ -270,6 +316,88 @@ def bench_remote(args: argparse.Namespace) -> list[dict]:
         r["ratio"] = r["wall"] / best["wall"] if best else None
         r["cpu_ratio"] = r["registry_cpu"] / best["registry_cpu"] if best else None
     return results
+
+
+REGISTRY_CLI = (
+    "registry-cli: not run, it cannot be installed offline here (PyPI has no registry-cli; "
+    "registry-cli-apatsev 0.1.2, a packaging of it, ships no code)"
+)
+
+
+def bench_rtt(args: argparse.Namespace, rtt: float) -> list[dict]:
+    """Every contender through a fresh latency proxy adding RTT (+ uniform 0..jitter) ms per request:
+    the raw client at each concurrency, regcollect cold and warm at its default settings."""
+    golden = golden_storage(args)
+    env = regcollect_env()
+    delay = (rtt, args.jitter)
+    regcollect = regcollect_cmd(args.keep)
+
+    def warm_cache() -> None:  # a cold run through a proxy at the same address, with no delay
+        clear_cache()
+        _one("warmup", golden, regcollect, args, env, rtt=(0.0, 0.0))
+
+    transports = args.raw_transport or ["lean"]
+    contenders: list[tuple[str, Any, dict[str, str], Any]] = [
+        (f"raw-{t}-c{c}", raw_cmd(args.keep, c, t), RAW_ENV, None)
+        for t in transports
+        for c in args.raw_concurrency or [8, 16, 32, 64]
+    ]
+    contenders.append(("regcollect-cold", regcollect, env, clear_cache))
+    contenders.append(("regcollect-warm", regcollect, env, warm_cache))
+    runs: dict[str, list[dict]] = {name: [] for name, *_ in contenders}
+    for _ in range(args.repeat):  # round-robin, so drift over the session hits every contender alike
+        for name, cmd_for, cenv, before in contenders:
+            if before:
+                before()
+            runs[name].append(_one(name, golden, cmd_for, args, cenv, rtt=delay))
+    results = [summarize(runs[name]) for name, *_ in contenders]
+    raws = [r for r in results if r["name"].startswith("raw-") and r["correct"]]
+    best = min(raws, key=lambda r: r["wall"]) if raws else None
+    c8 = next((r for r in raws if r["name"].endswith("-c8")), None)
+    for r in results:
+        r["best_raw"] = best["name"] if best else None
+        r["ratio"] = r["wall"] / best["wall"] if best else None
+        r["ratio_c8"] = r["wall"] / c8["wall"] if c8 else None
+    return results
+
+
+KIND_ORDER = ["catalog", "tags", "manifest", "blob", "upload", "referrers", "other"]
+METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def by_kind(requests: dict[str, int]) -> str:
+    """'GET manifest 2000, HEAD manifest 100, ...' in a fixed order of kinds, then methods."""
+
+    def order(item: tuple[str, int]) -> tuple[int, int, str]:
+        method, kind = item[0].split(" ", 1)
+        m = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+        return (KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER), m, method)
+
+    return ", ".join(f"{k} {n}" for k, n in sorted(requests.items(), key=order))
+
+
+def print_rtt(args: argparse.Namespace, rtt: float, results: list[dict]) -> None:
+    jitter = f" + uniform 0..{args.jitter:g} ms" if args.jitter else ""
+    how = (
+        "through latencyproxy with no delay, only to count (without --rtt: no proxy at all)"
+        if rtt == 0 and not args.jitter
+        else f"through latencyproxy, {rtt:g} ms{jitter} before each request"
+    )
+    print(f"\nrtt {rtt:g} ms: {args.repos} repositories x {args.tags} tags, keep {args.keep}; {how}")
+    print(
+        f"{'contender':<18} {'requests':>8} {'wall s':>7} {'x raw c8':>8} {'x best raw':>10} "
+        f"{'registry cpu s':>14} {'proxy ms/req':>12}  correct  runs; requests by kind"
+    )
+    for r in results:
+        vary = " (counts varied between runs)" if r["counts_vary"] else ""
+        vary += f" (proxy: {r['proxy_errors']} upstream failures)" if r["proxy_errors"] else ""
+        print(
+            f"{r['name']:<18} {r['total_requests']:>8} {r['wall']:>7.2f} {r['ratio_c8'] or 0:>8.2f} "
+            f"{r['ratio'] or 0:>10.2f} {r['registry_cpu']:>14.2f} {r['proxy_ms_per_request']:>12.3f}  "
+            f"{str(r['correct']):<7}  {r['walls']}; {by_kind(r['requests'])}{vary}"
+        )
+    if results and results[0]["best_raw"]:
+        print(f"best raw: {results[0]['best_raw']}")
 
 
 def bench_plan(n: int) -> dict:
@@ -402,7 +530,7 @@ def bench_floor(args: argparse.Namespace) -> dict:
             return {"head": head, "delete": delete}
 
     for transport in ("lean", "httpx"):
-        for c in args.raw_concurrency:
+        for c in args.raw_concurrency or [4, 8, 16]:
             with fresh_registry("floor", golden_storage(args), PORT + 2) as reg:
                 out[f"{transport}-c{c}"] = asyncio.run(run(transport, c))
     return out
@@ -414,8 +542,24 @@ def main() -> int:
     ap.add_argument("--tags", type=int, default=100)
     ap.add_argument("--keep", type=int, default=5)
     ap.add_argument("--concurrency", type=int, default=8, help="regcollect --concurrency")
-    ap.add_argument("--raw-concurrency", type=int, nargs="+", default=[4, 8, 16])
-    ap.add_argument("--raw-transport", nargs="+", default=["lean", "httpx"], choices=["lean", "httpx"])
+    ap.add_argument(
+        "--raw-concurrency",
+        type=int,
+        nargs="+",
+        help="default 4 8 16; with --rtt: 8 16 32 64 (best reported)",
+    )
+    ap.add_argument(
+        "--raw-transport", nargs="+", choices=["lean", "httpx"], help="default lean httpx; with --rtt: lean"
+    )
+    ap.add_argument(
+        "--rtt",
+        type=float,
+        nargs="+",
+        metavar="MS",
+        help="remote: run each contender through a latency proxy adding MS per request, for each MS "
+        "(0: the proxy only counts); regcollect at its default settings",
+    )
+    ap.add_argument("--jitter", type=float, default=0.0, metavar="MS", help="with --rtt: plus uniform 0..MS")
     ap.add_argument("--floor-concurrency", type=int, default=8, help="concurrency of the floor-* contenders")
     ap.add_argument(
         "--no-floors", dest="floors", action="store_false", help="leave out the floor-* contenders"
@@ -443,7 +587,14 @@ def main() -> int:
         "machine": f"{os.cpu_count()} cores, {os.uname().machine}",
         "args": vars(args) | {"json": None},
     }
-    if "remote" in args.only:
+    if "remote" in args.only and args.rtt is not None:
+        report["rtt"] = {}
+        for rtt in args.rtt:
+            report["rtt"][str(rtt)] = bench_rtt(args, rtt)
+            print_rtt(args, rtt, report["rtt"][str(rtt)])
+        print(REGISTRY_CLI)
+        report["registry_cli"] = REGISTRY_CLI
+    elif "remote" in args.only:
         report["remote"] = bench_remote(args)
         print(f"\nremote: {args.repos} repositories x {args.tags} tags, keep {args.keep}")
         print(
