@@ -2,8 +2,8 @@
 
 catalog, tag list per repository, manifest and config per tag, DELETE per doomed digest; async
 httpx at a given concurrency. No retries, no safety: the practical limit.
-TRANSPORT is httpx (httpx's AsyncClient and transport) or lean (regcollect's own HTTP path,
-LeanSender over LeanTransport), so that the reference is never slower than regcollect only
+TRANSPORT is httpx (httpx's AsyncClient and transport) or lean (LeanSender over LeanTransport
+in scripts/, the HTTP path regcollect had before issue 19), so that the reference is never slower than regcollect only
 because of its HTTP stack.
 
 Options make the same minimal client obey one more of regcollect's rules each, so the benchmark
@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import httpx
-from regcollect.registry.sender import LeanSender
-from regcollect.registry.transport import LeanTransport
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by the bench
+from scripts.lean_sender import LeanSender  # noqa: E402
+from scripts.lean_transport import LeanTransport  # noqa: E402
 
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 
