@@ -444,7 +444,7 @@ def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: 
     """
     from regcollect import journal as journal_mod
     from regcollect.registry import restore as rs
-    from regcollect.registry.session import open_client
+    from regcollect.registry.session import open_api
 
     console = Console(verbose=verbose)
     password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
@@ -453,11 +453,13 @@ def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: 
         console.out("Nothing to restore: the journal records no remote changes.")
         return EXIT_OK
     code = EXIT_OK
-    for registry in sorted({i.registry for i in items}):
-        group = [i for i in items if i.registry == registry]
-        opts = _remote_options(registry, conn, password, console)
+    for registry, kind, api_url in sorted({(i.registry, i.api, i.api_url or "") for i in items}):
+        group = [i for i in items if (i.registry, i.api, i.api_url or "") == (registry, kind, api_url)]
+        table = {"api": kind, "api_url": api_url} if kind != "distribution" else {}
+        opts = _remote_options(registry, conn, password, console, table)
         with asyncio.Runner() as runner:
-            client = open_client(opts)
+            api = open_api(opts)
+            client = api.client
             try:
                 runner.run(rs.check(client, group))
                 for i in group:
@@ -476,7 +478,7 @@ def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: 
                 if not yes and not click.confirm(f"Restore {len(todo)} manifests?", default=False, err=True):
                     console.out("Not confirmed: nothing was changed.")
                     continue
-                errors = runner.run(rs.restore(client, group))
+                errors = runner.run(rs.restore(client, group, api))
                 for e in errors:
                     click.echo(f"Error: {e}", err=True)
                 done = [i for i in todo if i.status == rs.RESTORE]
@@ -484,7 +486,7 @@ def restore(journal_file: str, dry_run: bool, yes: bool, verbose: bool, **conn: 
                 if errors or blocked:
                     code = EXIT_FAILED
             finally:
-                runner.run(client.http.aclose())
+                runner.run(api.aclose())
     return code
 
 

@@ -246,15 +246,17 @@ class GitHubApi:
         owner, package = self.split(repo)
         return {
             "api": self.kind,
-            "api_url": self.rest.base,
+            "api_url": self.rest.base + getattr(self.rest, "prefix", ""),
             "owner": owner,
             "package": package,
             "version_id": version_id,
             "path": self._prefixes.get(owner),
         }
 
-    async def restore_version(self, path: str, package: str, version_id: str) -> bool:
+    async def restore_version(self, repo: str, version_id: str, path: str | None = None) -> bool:
         """POST .../restore (GitHub keeps deleted versions 30 days). False if it is not there."""
+        owner, package = self.split(repo)
+        path = path or await self.prefix(owner)
         url = f"{path}/packages/container/{quote(package, safe='')}/versions/{quote(version_id)}/restore"
         try:
             await self.rest.call("POST", url, f"restoring version {version_id} of {package}")

@@ -35,6 +35,12 @@ class RestoreItem:
     status: str = ""
     detail: str = ""
     put_refs: list[str] = field(default_factory=list)
+    api: str = "distribution"  # how the registry deleted it, and so how it comes back
+    api_url: str | None = None
+    path: str | None = None  # github: /orgs/OWNER, /user or /users/OWNER
+    version_id: str | None = None  # github: the deleted version, restored by id
+    action: str = "delete"
+    revive: bool = False  # github: POST .../restore before re-tagging
 
     @property
     def label(self) -> str:
@@ -92,6 +98,11 @@ def _item(r: dict[str, Any]) -> RestoreItem:
         tags=tags,
         kind=_text(r, "kind", required=False) or "image",
         subject=_text(r, "subject", required=False),
+        api=_text(r, "api", required=False) or "distribution",
+        api_url=_text(r, "api_url", required=False),
+        path=_text(r, "path", required=False),
+        version_id=str(r["version_id"]) if isinstance(r.get("version_id"), str | int) else None,
+        action=_text(r, "action", required=False) or "delete",
     )
 
 
@@ -119,6 +130,8 @@ def items_from(records: list[dict[str, Any]], warn: Callable[[str], None] | None
             items[key] = new
         else:
             item.tags = sorted(set(item.tags) | set(new.tags))
+            if new.action == "delete":
+                item.action, item.version_id = "delete", new.version_id or item.version_id
     return sorted(items.values(), key=lambda i: (i.order, i.repository, i.digest))
 
 
@@ -148,6 +161,15 @@ async def check(client: RegistryClient, items: list[RestoreItem]) -> None:
                 missing_refs.append(ref)
             elif now != item.digest:
                 moved.append(f"{ref} now points at {now[:19]}")
+        if item.api == "github" and item.action == "delete" and item.version_id:
+            if await client.head_manifest(item.repository, item.digest) is None:
+                # GitHub keeps a deleted version 30 days: it comes back by id, tags and all;
+                # whichever tags are still missing afterwards are PUT again.
+                item.status, item.revive, item.put_refs = RESTORE, True, [r for r in missing_refs]
+                item.detail = f"restore version {item.version_id} through the GitHub API"
+                if moved:
+                    item.detail += "; " + "; ".join(f"tag {m} left alone" for m in moved)
+                continue
         blobs, manifests = _needs(item)
         gone_blobs = [b for b in blobs if not await client.blob_exists(item.repository, b)]
         gone_manifests = [
@@ -168,12 +190,26 @@ async def check(client: RegistryClient, items: list[RestoreItem]) -> None:
             coming.discard((item.repository, item.digest))
 
 
-async def restore(client: RegistryClient, items: list[RestoreItem]) -> list[str]:
+async def restore(client: RegistryClient, items: list[RestoreItem], api: Any = None) -> list[str]:
+    """`api`: the registry's RegistryApi where versions come back by id (GitHub)."""
     errors = []
     for item in items:
         if item.status != RESTORE:
             continue
+        if item.revive:
+            try:
+                back = await api.restore_version(item.repository, item.version_id, item.path)
+            except Exception as exc:  # noqa: BLE001 - reported per item, the rest go on
+                back, exc_text = False, str(exc)
+            else:
+                exc_text = "GitHub no longer has it (deleted versions are kept 30 days)"
+            if not back:
+                errors.append(f"{item.label}: version {item.version_id}: {exc_text}")
+                item.status, item.detail = BLOCKED, exc_text
+                continue
         for ref in item.put_refs:
+            if item.revive and await client.head_manifest(item.repository, ref) == item.digest:
+                continue  # the restored version brought this tag back itself
             try:
                 await client.put_manifest(item.repository, ref, item.data, item.media_type)
             except Exception as exc:  # noqa: BLE001 - reported per item, the rest go on
