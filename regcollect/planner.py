@@ -22,8 +22,9 @@ from enum import Enum
 from typing import Any
 
 from regcollect.ages import CREATED, UNKNOWN, Age, ages, newest
+from regcollect.globs import tag_matches
 from regcollect.model import Artifact, Inventory, Kind
-from regcollect.policy import Policy, Rule, tag_matches
+from regcollect.policy import Policy, Rule
 from regcollect.units import format_duration
 
 

@@ -23,8 +23,9 @@ from regcollect.engine.select import (
 )
 from regcollect.errors import UsageError
 from regcollect.executor import Report, execute
+from regcollect.globs import repo_matches
 from regcollect.planner import Action, Plan, evaluate
-from regcollect.policy import Policy, repo_matches
+from regcollect.policy import Policy
 from regcollect.state import record_first_seen
 from regcollect.units import format_bytes, parse_duration, parse_size
 

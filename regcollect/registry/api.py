@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from regcollect.errors import AuthError, DeleteDisabled, NotFound, RegistryError, UsageError
-from regcollect.policy import has_wildcard, repo_matches
+from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.client import RegistryClient, valid_repository
 
 PROBE_DIGEST = "sha256:" + "0" * 64

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from regcollect.errors import AuthError, NotFound, RegistryError, UsageError
-from regcollect.policy import has_wildcard, repo_matches
+from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import Listing, Version
 from regcollect.registry.auth import Credentials, RegistryAuth
 from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_repository, valid_tag

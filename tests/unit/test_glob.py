@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from regcollect.policy import repo_matches
+from regcollect.globs import repo_matches
 
 
 def old_glob_regex(pattern: str) -> re.Pattern[str]:
@@ -103,7 +103,7 @@ def test_pathological_pattern_finishes():
     """A backtracking matcher takes minutes to hours here; the linear one a few milliseconds. Run in
     a subprocess with a generous timeout so a regression fails instead of hanging the suite."""
     code = (
-        "from regcollect.policy import repo_matches;"
+        "from regcollect.globs import repo_matches;"
         "print(repo_matches('*a' * 12 + '*b', 'a' * 60), repo_matches('**a' * 12 + '**b', 'a' * 60 + 'b'))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

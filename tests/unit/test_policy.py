@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from regcollect.errors import EXIT_USAGE, PolicyError
-from regcollect.policy import load_policy, policy_from_flags, repo_matches
+from regcollect.globs import repo_matches
+from regcollect.policy import load_policy, policy_from_flags
 from regcollect.units import parse_duration, parse_size
 
 
