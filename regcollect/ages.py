@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import groupby
+from typing import Any
 
 PLAUSIBLE_SINCE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=1)
@@ -57,13 +58,11 @@ def ages(
     return out
 
 
-def newest(ranked: Mapping[Hashable, Age], keep: int) -> tuple[set[Hashable], set[Hashable]]:
-    """The `keep` newest by age, and which of them are kept only because they tie in time with
-    the last place (their order is unknown, so none of a tie is treated as older than another).
-    Images of unknown age are in neither set: the caller keeps them."""
-    known = sorted(
-        ((a.time, k) for k, a in ranked.items() if a.time is not None), key=lambda x: x[0], reverse=True
-    )
+def newest(ranked: Mapping[Hashable, Any], keep: int) -> tuple[set[Hashable], set[Hashable]]:
+    """The `keep` highest by rank (a time, or a version key), and which of them are kept only
+    because they tie with the last place (their order is unknown, so none of a tie is treated as
+    older than another). Unranked ones (None) are in neither set: the caller keeps them."""
+    known = sorted(((r, k) for k, r in ranked.items() if r is not None), key=lambda x: x[0], reverse=True)
     kept: set[Hashable] = set()
     tied: set[Hashable] = set()
     for _, rows in groupby(known, key=lambda x: x[0]):

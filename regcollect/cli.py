@@ -87,6 +87,8 @@ class PolicyFlags:
     older_than: str | None
     untagged: bool
     keep_labels: tuple[str, ...]
+    unpulled_for: str | None
+    order: str | None
 
 
 def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -130,6 +132,17 @@ def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             metavar="KEY[=VALUE]",
             help="Keep images carrying this label (repeatable).",
+        ),
+        click.option(
+            "--unpulled-for",
+            metavar="DUR",
+            help="Only images not pulled for DUR may go (registries that report pulls: Docker Hub, "
+            "Harbor; locally, last use).",
+        ),
+        click.option(
+            "--order",
+            type=click.Choice(["created", "semver"]),
+            help="What --keep-last ranks by: created time (default) or the tags' semantic versions.",
         ),
     ]
 
@@ -191,6 +204,8 @@ def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:
         older_than=flags.older_than,
         untagged=flags.untagged,
         keep_labels=flags.keep_labels,
+        unpulled_for=flags.unpulled_for,
+        order=flags.order,
     )
     if flags.policy_file:
         if flags_given(**rule_flags):
@@ -211,6 +226,7 @@ def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:
         raise UsageError(
             str(exc)
             .replace("flags: key 'older_than'", "--older-than")
+            .replace("flags: key 'unpulled_for'", "--unpulled-for")
             .replace("flags: key 'keep_labels'", "--keep-label")
         ) from None
 

@@ -53,6 +53,7 @@ class Artifact:
     pushed: dt.datetime | None = None
     first_seen: dt.datetime | None = None
     version_id: str | None = None  # the vendor's id for this manifest (a GitHub package version)
+    pulled: dt.datetime | None = None  # last pull (Docker Hub, Harbor; local last use); None: never
 
     @property
     def short(self) -> str:
@@ -85,6 +86,7 @@ class Inventory:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # what could not be read: left untouched
     unread: list[str] = field(default_factory=list)  # the repositories those errors are about
+    pull_times: bool = False  # the source reports last pulls: `unpulled_for` can be answered
 
 
 def subject_from_tag(tag: str) -> str | None:

@@ -22,9 +22,11 @@ from enum import Enum
 from typing import Any
 
 from regcollect.ages import CREATED, UNKNOWN, Age, ages, newest
+from regcollect.errors import PolicyError
 from regcollect.globs import tag_matches
 from regcollect.model import Artifact, Inventory, Kind
 from regcollect.policy import Policy, Rule
+from regcollect.semver import highest
 from regcollect.units import format_duration
 
 
@@ -192,10 +194,14 @@ class _Planner:
             age = ages(((id(a), self.effective_created(a), a.pushed, a.first_seen) for a in own), self.now)
             self._warn_ages(repo, age)
             roots = [a for a in own if a.tags]
-            ranked: dict[Hashable, Age] = {id(a): age[id(a)] for a in roots}
+            ranked: dict[Hashable, Any] = {
+                id(a): highest(a.tags) if rule.order == "semver" else age[id(a)].time for a in roots
+            }
             kept, tied = newest(ranked, rule.keep_last) if rule.keep_last is not None else (set(), set())
             for a in roots:
-                self._decide_tagged(a, rule, age[id(a)], id(a) in kept, id(a) in tied)
+                self._decide_tagged(
+                    a, rule, age[id(a)], ranked[id(a)] is not None, id(a) in kept, id(a) in tied
+                )
             for a in own:
                 if not a.tags:
                     self._decide_untagged(a, rule, age[id(a)])
@@ -216,7 +222,7 @@ class _Planner:
     def _select(self, pointed: set[Hashable]) -> None:
         assert self.selection is not None
         for a in self.artifacts:
-            pin = self.inv.pinned.get(a.digest)
+            pin = self._pin(a)
             chosen = self.selection.get((a.repository, a.digest))
             if chosen is None:
                 if not _is_follower(a, pointed, self.node(a)):
@@ -227,8 +233,12 @@ class _Planner:
                 gone = a.tags if chosen.remove_tags is None else chosen.remove_tags
                 self._set(a, chosen.action, chosen.reason, None, remove_tags=gone)
 
+    def _pin(self, a: Artifact) -> str | None:
+        """Kept whatever the policy says: pinned by digest (any repository) or repo@digest."""
+        return self.inv.pinned.get(f"{a.repository}@{a.digest}") or self.inv.pinned.get(a.digest)
+
     def _set(self, a: Artifact, action: Action, reason: str, rule: Rule | None, **kw: Any) -> None:
-        pin = self.inv.pinned.get(a.digest)
+        pin = self._pin(a)
         if pin and action is Action.DELETE:
             action, reason, kw = Action.KEEP, pin, {"age": kw.get("age")}
         self.decisions[id(a)] = Decision(a, action, reason, rule=rule.origin if rule else None, **kw)
@@ -244,26 +254,34 @@ class _Planner:
             return f"kept: younger than {format_duration(rule.older_than)}{by}"
         return None
 
-    def _decide_tagged(self, a: Artifact, rule: Rule, age: Age, newest: bool, tied: bool) -> None:
+    def _decide_tagged(
+        self, a: Artifact, rule: Rule, age: Age, ranked: bool, newest: bool, tied: bool
+    ) -> None:
         if rule.keep_last is not None:
-            if age.time is None:
-                why = "kept: age unknown (no usable created time), so it cannot rank below others"
+            semver = rule.order == "semver"
+            if not ranked:
+                why = (
+                    "kept: no tag is a semantic version (order = semver), so it cannot rank below others"
+                    if semver
+                    else "kept: age unknown (no usable created time), so it cannot rank below others"
+                )
                 self._set(a, Action.KEEP, why, rule, age=age)
                 return
             if newest:
-                why = f"kept: among the {rule.keep_last} most recent"
+                why = f"kept: among the {rule.keep_last} " + ("highest versions" if semver else "most recent")
                 if tied:
-                    why += f" (ties at {age.time:%Y-%m-%d %H:%M:%S} with others; their order is unknown)"
+                    what = "version" if semver else f"time {age.time:%Y-%m-%d %H:%M:%S}"
+                    why += f" (ties in {what} with others; their order is unknown)"
                 self._set(a, Action.KEEP, why, rule, age=age)
                 return
         if not rule.selects_tagged:
             self._set(a, Action.KEEP, "kept: tagged, and the rule selects only untagged content", rule)
             return
-        young = self._young(rule, age)
+        young = self._young(rule, age) or self._pulled_lately(rule, a)
         if young:
             self._set(a, Action.KEEP, young, rule, age=age)
             return
-        because = _because(rule, age.source)
+        because = _because(rule, age.source) + self._pull_note(rule, a)
         for lm in rule.keep_labels:
             if lm.matches(a.labels):
                 self._set(a, Action.KEEP, f"kept: label {lm} matches keep_labels", rule)
@@ -283,6 +301,28 @@ class _Planner:
             )
         else:
             self._set(a, Action.DELETE, f"deleted: {because}", rule, remove_tags=a.tags, age=age)
+
+    def _pulled_lately(self, rule: Rule, a: Artifact) -> str | None:
+        """The unpulled_for floor: pulled within it means in use. Never pulled may go."""
+        if rule.unpulled_for is None:
+            return None
+        if not self.inv.pull_times:
+            raise PolicyError(
+                f"{rule.origin}: unpulled_for needs last-pull times, which {self.inv.target} does not "
+                "report (the Registry API, GitHub Packages and GitLab do not; Docker Hub, Harbor and "
+                "the local engine do): remove it, or use older_than"
+            )
+        if a.pulled is not None and self.now - a.pulled < rule.unpulled_for:
+            return (
+                f"kept: pulled {a.pulled:%Y-%m-%d}, within unpulled_for {format_duration(rule.unpulled_for)}"
+            )
+        return None
+
+    def _pull_note(self, rule: Rule, a: Artifact) -> str:
+        if rule.unpulled_for is None:
+            return ""
+        last = f"last pull {a.pulled:%Y-%m-%d}" if a.pulled else "never pulled"
+        return f" and not pulled for {format_duration(rule.unpulled_for)} ({last})"
 
     def _decide_untagged(self, a: Artifact, rule: Rule, age: Age) -> None:
         if not rule.untagged:

@@ -1,9 +1,9 @@
 """The retention policy: ordered rules from a TOML file or from flags, validated before anything runs.
 
 A repository is governed by the first rule whose pattern matches it; no match means untouched.
-Only `keep_last`, `older_than` and `untagged` select anything for deletion; `keep_tags` and
-`keep_labels` only protect. A policy without any selecting rule is refused, so regcollect never
-"deletes everything" by accident.
+Only `keep_last`, `older_than`, `unpulled_for` and `untagged` select anything for deletion;
+`keep_tags` and `keep_labels` only protect. A policy without any selecting rule is refused, so
+regcollect never "deletes everything" by accident.
 """
 
 from __future__ import annotations
@@ -18,7 +18,17 @@ from regcollect.errors import PolicyError
 from regcollect.globs import repo_matches
 from regcollect.units import format_duration, parse_duration
 
-RULE_KEYS = {"repositories", "keep_last", "keep_tags", "older_than", "untagged", "keep_labels"}
+RULE_KEYS = {
+    "repositories",
+    "keep_last",
+    "keep_tags",
+    "older_than",
+    "untagged",
+    "keep_labels",
+    "unpulled_for",
+    "order",
+}
+ORDERS = ("created", "semver")
 
 
 @dataclass(frozen=True)
@@ -51,10 +61,12 @@ class Rule:
     untagged: bool = False
     keep_labels: tuple[LabelMatch, ...] = ()
     origin: str = "flags"
+    unpulled_for: dt.timedelta | None = None  # only images not pulled for this long may go
+    order: str = "created"  # what keep_last ranks by: created time, or semantic version of the tags
 
     @property
     def selects_tagged(self) -> bool:
-        return self.keep_last is not None or self.older_than is not None
+        return self.keep_last is not None or self.older_than is not None or self.unpulled_for is not None
 
     def matches(self, repository: str) -> bool:
         return any(repo_matches(p, repository) for p in self.repositories)
@@ -71,6 +83,10 @@ class Rule:
             parts.append("untagged=true")
         if self.keep_labels:
             parts.append(f"keep_labels={[str(x) for x in self.keep_labels]}")
+        if self.unpulled_for is not None:
+            parts.append(f"unpulled_for={format_duration(self.unpulled_for)}")
+        if self.order != "created":
+            parts.append(f"order={self.order}")
         return f"{self.origin}: " + ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +98,8 @@ class Rule:
             "older_than": format_duration(self.older_than) if self.older_than else None,
             "untagged": self.untagged,
             "keep_labels": [str(x) for x in self.keep_labels],
+            "unpulled_for": format_duration(self.unpulled_for) if self.unpulled_for else None,
+            "order": self.order,
         }
 
 
@@ -115,11 +133,11 @@ def _check_rule(rule: Rule, where: str) -> Rule:
     if not (rule.selects_tagged or rule.untagged):
         if where == "flags":
             raise PolicyError(
-                "no retention rule: give --keep-last, --older-than or --untagged (--keep-tag and "
-                "--keep-label only protect; regcollect never deletes everything)"
+                "no retention rule: give --keep-last, --older-than, --unpulled-for or --untagged "
+                "(--keep-tag and --keep-label only protect; regcollect never deletes everything)"
             )
         raise PolicyError(
-            f"{where}: no retention rule: set keep_last, older_than or untagged "
+            f"{where}: no retention rule: set keep_last, older_than, unpulled_for or untagged "
             "(keep_tags and keep_labels only protect; regcollect never deletes everything)"
         )
     return rule
@@ -148,15 +166,11 @@ def rule_from_table(table: dict[str, Any], where: str) -> Rule:
             raise PolicyError(f"{where}: key 'keep_last' must be an integer, got {keep_last!r}")
         if keep_last < 0:
             raise PolicyError(f"{where}: key 'keep_last' must not be negative, got {keep_last}")
-    older_than = None
-    if "older_than" in table:
-        raw = table["older_than"]
-        if not isinstance(raw, str):
-            raise PolicyError(f"{where}: key 'older_than' must be a string such as \"30d\"")
-        try:
-            older_than = parse_duration(raw)
-        except ValueError as exc:
-            raise PolicyError(f"{where}: key 'older_than': {exc}") from None
+    older_than = _duration(table, "older_than", where)
+    unpulled_for = _duration(table, "unpulled_for", where)
+    order = table.get("order", "created")
+    if order not in ORDERS:
+        raise PolicyError(f"{where}: key 'order' must be \"created\" or \"semver\", got {order!r}")
     untagged = table.get("untagged", False)
     if not isinstance(untagged, bool):
         raise PolicyError(f"{where}: key 'untagged' must be true or false, got {untagged!r}")
@@ -175,8 +189,22 @@ def rule_from_table(table: dict[str, Any], where: str) -> Rule:
         untagged=untagged,
         keep_labels=keep_labels,
         origin=where.split(": ", 1)[-1],
+        unpulled_for=unpulled_for,
+        order=order,
     )
     return _check_rule(rule, where)
+
+
+def _duration(table: dict[str, Any], key: str, where: str) -> dt.timedelta | None:
+    if key not in table:
+        return None
+    raw = table[key]
+    if not isinstance(raw, str):
+        raise PolicyError(f"{where}: key '{key}' must be a string such as \"30d\"")
+    try:
+        return parse_duration(raw)
+    except (ValueError, OverflowError) as exc:
+        raise PolicyError(f"{where}: key '{key}': {exc}") from None
 
 
 def load_policy(path: str | Path) -> Policy:
@@ -225,6 +253,8 @@ def policy_from_flags(
     older_than: str | None,
     untagged: bool,
     keep_labels: tuple[str, ...],
+    unpulled_for: str | None = None,
+    order: str | None = None,
     default_repos: tuple[str, ...] = ("**",),
 ) -> Policy:
     """The same Policy as a one-rule TOML file, from command-line flags."""
@@ -239,6 +269,10 @@ def policy_from_flags(
         table["untagged"] = True
     if keep_labels:
         table["keep_labels"] = list(keep_labels)
+    if unpulled_for is not None:
+        table["unpulled_for"] = unpulled_for
+    if order is not None:
+        table["order"] = order
     rule = rule_from_table(table, "flags")
     return Policy(rules=(rule,), source="flags")
 

@@ -84,8 +84,12 @@ def plan_local(
 ) -> tuple[Plan, list[str], int]:
     """The plan, the per-target errors (exit 1), and the engine's layer bytes before."""
     engine.ping()
-    need_last_use = opts.min_age is not None or opts.max_size is not None
+    by_use = opts.policy is not None and any(r.unpulled_for for r in opts.policy.rules)
+    need_last_use = opts.min_age is not None or opts.max_size is not None or by_use
     inv, layers_before = build_inventory(engine, need_last_use=need_last_use, cache=cache)
+    inv.pull_times = True  # locally, a "pull" is the image's last use (unpulled_for)
+    for a in inv.artifacts:
+        a.pulled = a.last_used
     record_first_seen(inv, now, complete={a.repository for a in inv.artifacts})
     ctx = LocalContext(inv, now)
     filters = parse_filters(opts.filters)

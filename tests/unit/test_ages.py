@@ -102,7 +102,7 @@ def test_ties_at_the_keep_last_boundary_are_all_kept() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.integers(0, 5)), max_size=12), st.integers(0, 6))
 def test_newest_keeps_at_least_n_and_never_splits_a_tie(times: list[int | None], keep: int) -> None:
-    ranked = {i: Age(None if t is None else days(t), "x") for i, t in enumerate(times)}
+    ranked = {i: None if t is None else days(t) for i, t in enumerate(times)}
     kept, tied = newest(ranked, keep)
     known = [i for i, t in enumerate(times) if t is not None]
     assert len(kept) >= min(keep, len(known))
