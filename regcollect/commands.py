@@ -26,6 +26,7 @@ from regcollect.cli import (
 from regcollect.errors import EXIT_FAILED, EXIT_OK, UsageError
 from regcollect.executor import Report
 from regcollect.planner import Plan
+from regcollect.policy import API_KINDS
 from regcollect.progress import Progress
 
 
@@ -61,9 +62,10 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--api",
-            type=click.Choice(["distribution", "github"]),
+            type=click.Choice(list(API_KINDS)),
             help="How the registry is listed and deleted: the Registry API (distribution, the "
-            "default) or GitHub's Packages REST API (github; chosen by itself for ghcr.io).",
+            "default) or a vendor's REST API: github (chosen by itself for ghcr.io), dockerhub "
+            "(docker.io), gitlab (registry.gitlab.com), harbor (never guessed).",
         ),
         click.option(
             "--api-url",

@@ -103,7 +103,8 @@ class Rule:
         }
 
 
-REGISTRY_KEYS = {"api": ("distribution", "github"), "api_url": None}
+API_KINDS = ("distribution", "github", "dockerhub", "gitlab", "harbor")
+REGISTRY_KEYS: dict[str, tuple[str, ...] | None] = {"api": API_KINDS, "api_url": None}
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,26 @@ class Listing:
 class RegistryApi(Protocol):
     kind: str
     client: RegistryClient  # the Registry API side: manifests, blobs, throwaway pushes
+    # The API removes one tag and leaves the manifest and its other tags (Docker Hub, Harbor):
+    # untag uses delete_tag. Otherwise untag moves the tag onto a throwaway manifest.
+    tag_delete: bool
+    # Where regcollect's deletes leave storage to the registry's own garbage collection, a note
+    # for the report (distribution: the command to run), else None.
+    gc_note: str | None
 
     async def repositories(self, patterns: list[str]) -> list[str]: ...
 
     async def listing(self, repo: str) -> Listing: ...
 
-    async def delete(self, repo: str, digest: str, version_id: str | None = None) -> bool:
-        """Delete a stored manifest; False when it was already gone (idempotent)."""
+    async def delete(
+        self, repo: str, digest: str, version_id: str | None = None, tags: tuple[str, ...] = ()
+    ) -> bool:
+        """Delete a stored manifest (`tags`: the tags the plan saw on it, for APIs that delete
+        by tag); False when it was already gone (idempotent)."""
+        ...
+
+    async def delete_tag(self, repo: str, tag: str) -> bool:
+        """Only where tag_delete: remove one tag, keep the manifest. False if already gone."""
         ...
 
     async def probe_delete(self, repo: str) -> None:
@@ -69,6 +82,12 @@ class DistributionApi:
     """The Registry API alone (CNCF distribution, zot, and any OCI registry that deletes)."""
 
     kind = "distribution"
+    tag_delete = False  # DELETE by tag is left open by the spec: some registries delete the image
+    gc_note: str | None = (
+        "Storage returns only after the registry's own garbage collection. For the CNCF distribution "
+        "registry, with the registry stopped or read-only: "
+        "registry garbage-collect --delete-untagged=false /etc/docker/registry/config.yml"
+    )
 
     def __init__(self, client: RegistryClient):
         self.client = client
@@ -94,7 +113,9 @@ class DistributionApi:
     async def listing(self, repo: str) -> Listing:
         return Listing(tags=dict.fromkeys(await self.client.tags(repo)))
 
-    async def delete(self, repo: str, digest: str, version_id: str | None = None) -> bool:
+    async def delete(
+        self, repo: str, digest: str, version_id: str | None = None, tags: tuple[str, ...] = ()
+    ) -> bool:
         """DELETE by digest, with the refusals that concern the whole run made clear."""
         try:
             return await self.client.delete_manifest(repo, digest)
@@ -116,6 +137,9 @@ class DistributionApi:
             if digest == PROBE_DIGEST and exc.status == 400:
                 return False  # DIGEST_INVALID and the like on an impossible digest: deletes work
             raise
+
+    async def delete_tag(self, repo: str, tag: str) -> bool:
+        raise NotImplementedError("distribution untags with a throwaway manifest")
 
     async def probe_delete(self, repo: str) -> None:
         """DELETE a digest that cannot exist: 404 means deletes work here."""

@@ -138,7 +138,7 @@ class RemoteBackend:
             except NotFound:
                 return "already gone"  # nothing to journal, nothing to delete
         try:
-            gone_now = await self.api.delete(d.repository, d.digest, d.artifact.version_id)
+            gone_now = await self.api.delete(d.repository, d.digest, d.artifact.version_id, d.artifact.tags)
         except RegcollectError as exc:
             if self.journal:
                 self.journal.after(d, "failed", str(exc))
@@ -171,6 +171,9 @@ class RemoteBackend:
         return "; ".join(notes) or None
 
     async def _untag_one(self, repo: str, tag: str) -> str | None:
+        if self.api.tag_delete:
+            await self.api.delete_tag(repo, tag)
+            return None
         await self.client.put_blob(repo, EMPTY_CONFIG)
         data = throwaway_manifest()
         digest = await self.client.put_manifest(repo, tag, data, OCI_MANIFEST)

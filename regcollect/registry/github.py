@@ -66,6 +66,11 @@ class PointBucket:
 
 class GitHubApi:
     kind = "github"
+    tag_delete = False  # no tag-delete API: untag moves the tag onto a throwaway version
+    gc_note = (
+        "GitHub keeps deleted versions for 30 days: `regcollect restore JOURNAL` brings them back "
+        "until then; storage is GitHub's to reclaim."
+    )
 
     def __init__(
         self,
@@ -211,7 +216,12 @@ class GitHubApi:
         v = (await self.listing(repo)).versions.get(digest)
         return v.id if v else None
 
-    async def delete(self, repo: str, digest: str, version_id: str | None = None) -> bool:
+    async def delete_tag(self, repo: str, tag: str) -> bool:
+        raise NotImplementedError("GitHub Packages has no tag-delete API")
+
+    async def delete(
+        self, repo: str, digest: str, version_id: str | None = None, tags: tuple[str, ...] = ()
+    ) -> bool:
         vid = version_id or await self._version_id(repo, digest)
         if vid is None:
             return False  # no version holds it any more

@@ -5,6 +5,7 @@ one event loop so the connection pool and tokens serve every phase.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,12 +22,6 @@ from regcollect.registry.client import RegistryClient, base_url
 from regcollect.registry.credentials import resolve
 from regcollect.registry.inventory import RemoteDiscovery
 from regcollect.state import record_first_seen
-
-GC_HINT = (
-    "Storage returns only after the registry's own garbage collection. For the CNCF distribution "
-    "registry, with the registry stopped or read-only: "
-    "registry garbage-collect --delete-untagged=false /etc/docker/registry/config.yml"
-)
 
 
 @dataclass
@@ -53,18 +48,39 @@ def api_kind(registry: str, chosen: str | None) -> str:
     if chosen:
         return chosen
     host = urlsplit(base_url(registry, insecure=False)).hostname or ""
-    return "github" if host == "ghcr.io" else "distribution"
+    return HOSTS.get(host, "distribution")
+
+
+# Each kind of registry is one module with an opener taking RemoteOptions (registry/api.py).
+KINDS = {
+    "github": "regcollect.registry.github:open_github",
+    "dockerhub": "regcollect.registry.dockerhub:open_dockerhub",
+    "gitlab": "regcollect.registry.gitlab:open_gitlab",
+    "harbor": "regcollect.registry.harbor:open_harbor",
+}
+HOSTS = {
+    "ghcr.io": "github",
+    "docker.io": "dockerhub",
+    "index.docker.io": "dockerhub",
+    "registry-1.docker.io": "dockerhub",
+    "registry.gitlab.com": "gitlab",
+}  # Harbor is never guessed: any host may run it
 
 
 def open_api(opts: RemoteOptions) -> RegistryApi:
     kind = api_kind(opts.registry, opts.api)
-    if kind == "github":
-        from regcollect.registry.github import open_github
-
-        return open_github(opts)
-    if opts.api_url:
-        raise UsageError("--api-url goes with --api github (the distribution API is the registry itself)")
-    return DistributionApi(open_client(opts))
+    if kind == "distribution":
+        if opts.api_url:
+            raise UsageError(
+                "--api-url goes with a vendor --api (the distribution API is the registry itself)"
+            )
+        return DistributionApi(open_client(opts))
+    module, _, name = KINDS[kind].partition(":")
+    try:
+        opener = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise UsageError(f"--api {kind} is not available in this version of regcollect") from None
+    return opener(opts)  # type: ignore[no-any-return]
 
 
 def open_client(opts: RemoteOptions) -> RegistryClient:
@@ -144,6 +160,6 @@ async def apply_remote(
             "throwaway manifests left behind (delete them by digest): "
             + ", ".join(backend.leftover_throwaways)
         )
-    if report.count("done") and api.kind == "distribution":
-        notes.append(GC_HINT)
+    if report.count("done") and api.gc_note:
+        notes.append(api.gc_note)
     return report, notes
