@@ -29,6 +29,7 @@ class Version:
     id: str | None = None
     tags: tuple[str, ...] = ()
     pushed: dt.datetime | None = None
+    pulled: dt.datetime | None = None  # last pull, where the API reports it (None: never pulled)
 
 
 @dataclass
@@ -47,6 +48,8 @@ class RegistryApi(Protocol):
     # The API removes one tag and leaves the manifest and its other tags (Docker Hub, Harbor):
     # untag uses delete_tag. Otherwise untag moves the tag onto a throwaway manifest.
     tag_delete: bool
+    # The API reports last pulls (Version.pulled), so `unpulled_for` can be answered.
+    pull_times: bool
     # Where regcollect's deletes leave storage to the registry's own garbage collection, a note
     # for the report (distribution: the command to run), else None.
     gc_note: str | None
@@ -82,6 +85,7 @@ class DistributionApi:
     """The Registry API alone (CNCF distribution, zot, and any OCI registry that deletes)."""
 
     kind = "distribution"
+    pull_times = False
     tag_delete = False  # DELETE by tag is left open by the spec: some registries delete the image
     gc_note: str | None = (
         "Storage returns only after the registry's own garbage collection. For the CNCF distribution "

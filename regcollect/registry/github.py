@@ -66,6 +66,7 @@ class PointBucket:
 
 class GitHubApi:
     kind = "github"
+    pull_times = False  # no download count or last-pull time in the REST API
     tag_delete = False  # no tag-delete API: untag moves the tag onto a throwaway version
     gc_note = (
         "GitHub keeps deleted versions for 30 days: `regcollect restore JOURNAL` brings them back "

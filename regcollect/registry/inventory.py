@@ -39,7 +39,9 @@ class RemoteDiscovery:
 
     async def inventory(self, patterns: list[str]) -> Inventory:
         repos = await self.api.repositories(patterns)
-        inv = Inventory(source="remote", target=self.client.host, repositories=repos)
+        inv = Inventory(
+            source="remote", target=self.client.host, repositories=repos, pull_times=self.api.pull_times
+        )
         results = await asyncio.gather(*(self.repository(r) for r in repos), return_exceptions=True)
         for repo, result in zip(repos, results, strict=True):
             if isinstance(result, BaseException):
@@ -153,7 +155,7 @@ class RemoteDiscovery:
         for a in arts.values():
             v = listing.versions.get(a.digest)
             if v is not None:
-                a.version_id, a.pushed = v.id, v.pushed
+                a.version_id, a.pushed, a.pulled = v.id, v.pushed, v.pulled
         for m, t in by_digest.values():  # a tagged child may have been reached via its index first
             a = arts[m.digest]
             if not a.tags:
