@@ -23,6 +23,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CONNECT = 3
+EXIT_STATE = 4  # finished; the state is not what was asked (check's findings, a budget unreachable)
 
 
 class RegcollectError(Exception):
