@@ -36,9 +36,10 @@ def registry_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option(
             "--concurrency",
             type=click.IntRange(1, 64),
-            default=8,
+            default=64,
             show_default=True,
-            help="Registry requests in flight at once.",
+            help="Most registry requests in flight at once; regcollect finds how many pay, starting "
+            "at 8 (more across a network, fewer when the registry queues or refuses).",
         ),
         click.option(
             "--insecure", is_flag=True, help="Plain HTTP (or, for an https:// URL, no certificate check)."
@@ -100,10 +101,11 @@ def verify_option(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--verify",
         type=click.Choice(["item", "repository"]),
-        default="item",
+        default="repository",
         show_default=True,
-        help="Re-resolve each digest's tags just before deleting it (item), or only the "
-        "repository's kept and new tags (repository: one HEAD less per deleted tag).",
+        help="What is re-checked before deletes: the repository's kept and new tags, listed and "
+        "resolved at most 15 s before (repository), or also each deleted digest's own tags just "
+        "before its delete (item: one HEAD more per deleted tag; see docs/safety.md).",
     )(f)
 
 
@@ -160,7 +162,7 @@ def _remote_options(
         note=console.note,
         log=console.debug if console.verbose else None,
         notice=console.waiting if console.watched() and not console.verbose else None,
-        verify=kw.get("verify", "item"),
+        verify=kw.get("verify", "repository"),
     )
 
 

@@ -1,8 +1,10 @@
 """Apply plan items to a registry through its RegistryApi: re-verify, delete, untag portably.
 
-Re-verification, two parts. Per repository, refreshed every VERIFY_EVERY changes: list the tags
-again and resolve every tag that is new since the plan and every tag the plan keeps (from the
-listing where the API names digests, else with a HEAD); a
+Re-verification, two parts. Per repository, refreshed every VERIFY_EVERY changes or SNAPSHOT_AGE
+seconds: list the tags again (or take this run's own listing if it is younger than SNAPSHOT_AGE:
+a plan made seconds ago need not be listed twice) and resolve every tag that is new since the
+plan and every tag the plan keeps (from the listing where the API names digests, else with a
+HEAD); a
 delete is skipped ("changed since plan") when such a tag now points at its digest (a rollback of
 `latest` onto an old image), or at new content that needs it (an index whose children include
 it). Per item, just before the change (`--verify item`, the default): every tag the plan saw on
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -29,6 +32,7 @@ from regcollect.registry.api import RegistryApi
 from regcollect.registry.client import OCI_MANIFEST, sha256_digest
 
 VERIFY_EVERY = 50
+SNAPSHOT_AGE = 15.0  # seconds: a change to the tags older than this before a delete is always seen
 EMPTY_CONFIG = b"{}"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
 THROWAWAY_ARTIFACT = "application/vnd.regcollect.untag.v1"
@@ -51,7 +55,7 @@ def throwaway_manifest() -> bytes:
 
 
 class RemoteBackend:
-    def __init__(self, api: RegistryApi, plan: Plan, journal: Any = None, verify: str = "item"):
+    def __init__(self, api: RegistryApi, plan: Plan, journal: Any = None, verify: str = "repository"):
         self.api = api
         self.client = api.client
         self.journal = journal
@@ -65,6 +69,8 @@ class RemoteBackend:
             for t in d.kept_tags:
                 self.kept_tags[d.repository][t] = d.digest
         self._snapshot: dict[str, asyncio.Task[dict[str, str]]] = {}
+        self._taken: dict[str, float] = {}
+        self._moved: dict[str, dict[str, str]] = defaultdict(dict)  # repo -> digest -> why unsafe
         self._uses: dict[str, int] = defaultdict(int)
         self._probed: dict[str, asyncio.Task[None]] = {}
         self.leftover_throwaways: list[str] = []
@@ -72,7 +78,12 @@ class RemoteBackend:
     # verification ---------------------------------------------------------------------------
     async def _take_snapshot(self, repo: str) -> dict[str, str]:
         """digest -> why deleting it is no longer safe, from tags that are new or kept."""
-        listing = await self.api.listing(repo)
+        self._taken[repo] = time.monotonic()
+        recent = self.client.recent.pop(repo, None)
+        if recent is not None and time.monotonic() - recent[0] < SNAPSHOT_AGE:
+            listing = recent[1]
+        else:
+            listing = await self.api.listing(repo)
         watch = [t for t in listing.tags if t not in self.known_tags[repo] or t in self.kept_tags[repo]]
         now = await asyncio.gather(*(self._resolve(repo, t, listing.tags[t]) for t in watch))
         unsafe: dict[str, str] = {}
@@ -107,12 +118,15 @@ class RemoteBackend:
     async def verify(self, d: Decision) -> str | None:
         repo, digest = d.repository, d.digest
         self._uses[repo] += 1
-        if self._uses[repo] % VERIFY_EVERY == 0:
+        stale = time.monotonic() - self._taken.get(repo, time.monotonic()) > SNAPSHOT_AGE
+        if self._uses[repo] % VERIFY_EVERY == 0 or stale:
             self._snapshot.pop(repo, None)  # refresh: a long run re-reads the repository
         unsafe = await self._once(self._snapshot, repo, self._take_snapshot)
         if d.action is Action.DELETE:
             if digest in unsafe:
                 return unsafe[digest]
+            if digest in self._moved[repo]:
+                return self._moved[repo][digest]
             if not self.per_item:
                 return None
         else:
@@ -122,6 +136,9 @@ class RemoteBackend:
         current = await asyncio.gather(*(self.client.head_manifest(repo, t) for t in tags))
         for tag, now in zip(tags, current, strict=True):
             if now is not None and now != digest:
+                # Someone moved it on purpose: what it points at now is wanted, even if the
+                # plan would delete that too.
+                self._moved[repo].setdefault(now, f"tag {tag} was moved onto it since the plan")
                 return f"tag {tag} now points at {now[:19]}"
         return None
 

@@ -150,6 +150,8 @@ class RegistryClient(HttpClient):
         )
         self.dropped: dict[str, list[str]] = {}  # repository -> names that failed the grammar
         self.manifest_gets = 0  # a pull on Docker Hub's quota, a download on ghcr.io
+        # repository -> (monotonic time, Listing) this run read: verification reuses a fresh one
+        self.recent: dict[str, tuple[float, Any]] = {}
 
     def _path(self, repo: str, *rest: str) -> str:
         """/v2/<repo>/<rest>, refusing names that could leave the repository's URL space."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -124,6 +125,7 @@ class RemoteDiscovery:
 
     async def repository(self, repo: str) -> list[Artifact]:
         listing = await self.api.listing(repo)
+        self.client.recent[repo] = (time.monotonic(), listing)
         tags = list(listing.tags)
         # Where the API names a tag's digest, the manifest is read by digest (content-addressed,
         # so from the cache on a warm run: no request at all); elsewhere the tag is resolved.

@@ -31,9 +31,9 @@ class RemoteOptions:
     ca_cert: str | None = None
     username: str | None = None
     password: str | None = None
-    concurrency: int = 8
+    concurrency: int = 64
     use_cache: bool = True
-    verify: str = "item"
+    verify: str = "repository"
     timeout: float = 30.0
     log: Callable[[str], None] | None = None
     notice: Callable[[str], None] | None = None
@@ -149,7 +149,7 @@ async def apply_remote(
     *,
     concurrency: int,
     journal: object = None,
-    verify: str = "item",
+    verify: str = "repository",
     on_done: Callable[..., None] | None = None,
 ) -> tuple[Report, list[str]]:
     backend = RemoteBackend(api, plan, journal=journal, verify=verify)

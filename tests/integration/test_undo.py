@@ -91,12 +91,34 @@ def test_reviewed_plan_skips_what_changed_and_applies_the_rest(registry, pusher,
     plan = tmp_path / "plan.json"
     plan.write_text(dry.out)
     moved = p.image(repo, "v1", created=ts(0))  # re-pushed to new content after the review
+    p.manifest(repo, "v3", imgs[2].data, imgs[2].media_type)
+    # v3 (kept) now points at v2's digest, which the plan deletes: a rollback during the review
     r = run("apply", str(plan), "--yes")
     assert r.code == 0, r.out + r.err
-    assert "changed since plan: tag v1 now points at" in r.out
-    assert p.resolve(repo, "v1") == moved.digest
-    assert not p.exists(repo, imgs[0].digest) and not p.exists(repo, imgs[2].digest)
+    assert "changed since plan: tag v3 now points at it" in r.out
+    assert p.exists(repo, imgs[2].digest) and p.resolve(repo, "v3") == imgs[2].digest
+    # v1 moved to new content: deleting its old digest cannot touch it (default --verify repository)
+    assert p.resolve(repo, "v1") == moved.digest and not p.exists(repo, imgs[1].digest)
+    assert not p.exists(repo, imgs[0].digest)
     assert p.exists(repo, imgs[3].digest)
+
+
+def test_reviewed_plan_with_verify_item_also_skips_a_digest_whose_own_tag_moved(
+    registry, pusher, run, tmp_path
+):
+    host = registry("open")["host"]
+    p = pusher("open")
+    repo = unique("plani") + "/app"
+    imgs = [p.image(repo, f"v{i}", created=ts(10 - i)) for i in range(3)]
+    dry = run("remote", host, "--repo", repo, "--keep-last", "1", "--dry-run", "-o", "json")
+    plan = tmp_path / "plan.json"
+    plan.write_text(dry.out)
+    moved = p.image(repo, "v1", created=ts(0))
+    r = run("apply", str(plan), "--yes", "--verify", "item")
+    assert r.code == 0, r.out + r.err
+    assert "changed since plan: tag v1 now points at" in r.out
+    assert p.resolve(repo, "v1") == moved.digest and p.exists(repo, imgs[1].digest)
+    assert not p.exists(repo, imgs[0].digest)
 
 
 def test_reviewed_local_plan(engine, run, tmp_path):
