@@ -9,6 +9,7 @@ import hashlib
 import pytest
 
 from regcollect.errors import PolicyError
+from regcollect.globs import tag_matches
 from regcollect.model import Artifact, Inventory
 from regcollect.planner import Action, evaluate
 from regcollect.policy import (
@@ -18,7 +19,6 @@ from regcollect.policy import (
     flags_given,
     policy_from_flags,
     rule_from_table,
-    tag_matches,
 )
 
 NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
@@ -151,6 +151,8 @@ def test_rules_describe_themselves_for_the_plan() -> None:
         "older_than": "30d",
         "untagged": True,
         "keep_labels": ["keep"],
+        "unpulled_for": None,
+        "order": "created",
     }
     assert Rule(repositories=("a",), untagged=True).describe() == "flags: repositories=['a'], untagged=true"
 
@@ -160,7 +162,7 @@ def test_flags_default_to_every_repository_and_refuse_protect_only() -> None:
         repos=(), keep_last=None, keep_tags=(), older_than=None, untagged=True, keep_labels=()
     )
     assert p.rules[0].repositories == ("**",) and p.rules[0].untagged and p.source == "flags"
-    with pytest.raises(PolicyError, match="give --keep-last, --older-than or --untagged"):
+    with pytest.raises(PolicyError, match="give --keep-last, --older-than, --unpulled-for or --untagged"):
         policy_from_flags(
             repos=("a",), keep_last=None, keep_tags=("x",), older_than=None, untagged=False, keep_labels=()
         )
