@@ -324,6 +324,11 @@ class HttpClient:
             raise
         finally:
             self.limiter.release(_kind(method, url), latency, congested)
+            left = self.rate.remaining
+            if left is not None and left < self.limiter.limit:
+                # Slow down before the quota ends rather than after: no more in flight than
+                # half of what is left.
+                self.limiter.limit = max(1.0, left / 2)
 
     def _tell(self, text: str) -> None:
         for say in (self.notice, self.log):
@@ -356,7 +361,9 @@ class HttpClient:
         self.rate.note(resp)
         if self.log:
             ms = (time.monotonic() - started) * 1000
-            self.log(f"{method} {redact_url(resp.request.url)} -> {resp.status_code} ({ms:.0f} ms)")
+            self.log(
+                f"{method} {redact_url(resp.request.url)} -> {resp.status_code} {resp.http_version} ({ms:.0f} ms)"
+            )
         if resp.status_code in RETRY_STATUSES or (resp.status_code == 403 and _rate_limited(resp)):
             raise _Retryable(resp)
         return resp

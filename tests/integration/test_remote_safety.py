@@ -53,3 +53,23 @@ def test_reproducible_build_timestamps_never_make_an_image_old(registry, pusher,
     r = run("remote", host, "--repo", repo, "--keep-last", "1", "--yes", "-o", "json")
     assert r.json()["summary"]["delete"] == 0  # all first seen together: a tie, kept whole
     assert all(p.exists(repo, i.digest) for i in pushed)
+
+
+def test_a_tls_registry_that_offers_http2_is_spoken_to_over_http2(registry, pusher, run):
+    """Issue 19: many requests on one connection where the registry offers it (distribution over
+    TLS negotiates h2 by ALPN)."""
+    reg = registry("tls")
+    r = run(
+        "remote",
+        reg["url"],
+        "--ca-cert",
+        reg["ca_cert"],
+        "--repo",
+        unique("h2") + "/app",
+        "--keep-last",
+        "1",
+        "--dry-run",
+        "-v",
+    )
+    assert r.code == 0, r.err
+    assert "GET https://127.0.0.1" in r.err and "-> 200 HTTP/2" in r.err
