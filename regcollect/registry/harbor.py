@@ -213,7 +213,14 @@ class HarborApi:
     async def probe_delete(self, repo: str) -> None:
         """DELETE a digest that cannot exist: Harbor checks the permission first (403), then
         finds nothing (404). Nothing is touched either way."""
-        await self.delete(repo, PROBE_DIGEST)
+        try:
+            await self.delete(repo, PROBE_DIGEST)
+        except AuthError:
+            who = f"account {self.username!r}" if self.username else "anonymous access"
+            raise AuthError(
+                f"Harbor refused a delete in {repo} to {who} (asked with a digest that cannot exist, "
+                f"before changing anything); {DELETE_FIX}"
+            ) from None
 
     def record(self, repo: str, digest: str, version_id: str | None) -> dict[str, Any]:
         project, _ = self.split(repo)
@@ -242,7 +249,8 @@ def refused(exc: AuthError, what: str, username: str | None) -> AuthError:
         )
     elif not user:
         hint = "; no credentials were given (-u USER --password-stdin, or docker login)"
-    return AuthError(f"{what}: Harbor refused ({exc}){hint}")
+    text = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
+    return AuthError(f"Harbor refused: {text}{hint}")
 
 
 def _array(doc: Any, url: str) -> list[Any]:
