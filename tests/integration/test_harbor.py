@@ -4,6 +4,7 @@ and deletes, /v2 serves manifests. The real CLI end to end, as a CI job would ru
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -131,23 +132,47 @@ def test_an_account_without_delete_permission_stops_before_deleting_with_the_fix
     assert len(e.digests("acme/team/app")) == 5
 
 
+def restore(run: Callable[..., object], journal: Path):  # type: ignore[no-untyped-def]
+    return run("restore", str(journal), "--yes", "-u", ROBOT[0], "--password-stdin", input=ROBOT[1] + "\n")
+
+
 def test_a_deletion_is_restored_from_the_journal_by_pushing_it_back(emu, run, tmp_path: Path) -> None:
     e, s = emu
     journal = tmp_path / "j.jsonl"
-    r = harbor(run, e, *KEEP_RELEASES, "--yes", "--journal", str(journal))
+    r = harbor(run, e, *KEEP_RELEASES, "--keep-tag", "bundle-*", "--yes", "--journal", str(journal))
     assert r.code == 0, r.out + r.err
     gone = s.refs["app:nightly-00"]
     children = reaches(e, gone)
-    assert gone not in e.digests("acme/app")
+    assert gone not in e.digests("acme/app") and not children & set(e.digests("acme/app"))
     intent = next(json.loads(x) for x in journal.read_text().splitlines() if gone in x and '"intent"' in x)
     assert intent["api"] == "harbor" and intent["api_url"] == e.api_url
-    back = run("restore", str(journal), "--yes", "-u", ROBOT[0], "--password-stdin", input=ROBOT[1] + "\n")
+    back = restore(run, journal)
     assert back.code == 0, back.out + back.err
     left = e.digests("acme/app")
     assert gone in left and children <= set(left)
     assert e.artifact("acme/app", gone).tags  # its nightly tag is back
-    again = run("restore", str(journal), "--yes", "-u", ROBOT[0], "--password-stdin", input=ROBOT[1] + "\n")
-    assert "0 to restore" in again.out
+    assert "0 to restore" in restore(run, journal).out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="restore.py orders all indexes alike (by digest), so an outer index may be PUT before the "
+    "inner index it names, and the registry refuses it (MANIFEST_BLOB_UNKNOWN); reported to the lead",
+)
+def test_a_nested_index_is_restored_after_the_index_it_names(run, tmp_path: Path) -> None:
+    with HarborEmulator() as e:
+        for hours in range(48):  # content whose outer index sorts first, so the order matters
+            e.store.projects.clear()
+            s = seed_demo(e, e.now() - dt.timedelta(hours=hours))
+            if s.refs["app:bundle-1"] < s.refs["app:bundle-1/inner"]:
+                break
+        journal = tmp_path / "j.jsonl"
+        keep = ("--keep-tag", "v*", "--keep-tag", "latest", "--keep-tag", "nightly-*", "--keep-last", "0")
+        r = harbor(run, e, "--repo", "acme/app", *keep, "--untagged", "--yes", "--journal", str(journal))
+        assert r.code == 0, r.out + r.err
+        assert s.refs["app:bundle-1"] not in e.digests("acme/app")
+        back = restore(run, journal)
+        assert back.code == 0, back.out + back.err
 
 
 def test_a_rate_limited_request_is_waited_out(emu, run) -> None:
