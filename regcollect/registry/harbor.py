@@ -16,16 +16,23 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from regcollect.errors import AuthError, NotFound, RegistryError, UsageError
 from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import PROBE_DIGEST, Listing, Version
-from regcollect.registry.auth import Credentials, RegistryAuth
+from regcollect.registry.auth import RegistryAuth
 from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_repository, valid_tag
 from regcollect.registry.credentials import resolve
+from regcollect.registry.harbor_rest import (
+    HarborRegistryClient,
+    HarborRestClient,
+    array,
+    dicts,
+    double_encoded,
+    refused,
+    row_key,
+    time,
+)
 from regcollect.registry.http import HttpClient, redact_url, tls_verify
-from regcollect.units import parse_time
 
 API_PATH = "/api/v2.0"
 PAGE_CAP = 32 << 20
@@ -33,11 +40,6 @@ DELETE_FIX = (
     "the account needs the delete permission on the project: a project admin or maintainer role, "
     "or a robot account with the 'delete artifact' permission (a developer may push but not delete)"
 )
-
-
-def double_encoded(name: str) -> str:
-    """Harbor's REST paths take a repository name URL-encoded twice: a/b -> a%252Fb."""
-    return quote(quote(name, safe=""), safe="")
 
 
 class HarborApi:
@@ -104,7 +106,7 @@ class HarborApi:
 
     async def _paged(self, path: str, what: str) -> list[dict[str, Any]]:
         try:
-            return await self.rest.paged(path, what, _array, key=_row_key, cap=PAGE_CAP)
+            return await self.rest.paged(path, what, array, key=row_key, cap=PAGE_CAP)
         except AuthError as exc:
             raise self._refused(exc, what) from None
 
@@ -123,16 +125,16 @@ class HarborApi:
                 raise RegistryError(f"{what}: an artifact without a valid digest or id: {str(row)[:120]}")
             tags = self._tags(repo, row.get("tags"), what)
             listing.versions[digest] = Version(
-                digest, str(aid), tags, _time(row.get("push_time")), _time(row.get("pull_time"))
+                digest, str(aid), tags, time(row.get("push_time")), time(row.get("pull_time"))
             )
             for t in tags:
                 listing.tags[t] = digest
-            for ref in _dicts(row.get("references")):
+            for ref in dicts(row.get("references")):
                 child = ref.get("child_digest")
                 if isinstance(child, str) and is_digest(child):
                     cid = ref.get("child_id")
                     listing.versions.setdefault(child, Version(child, str(cid) if cid is not None else None))
-            for acc in _dicts(row.get("accessories")):
+            for acc in dicts(row.get("accessories")):
                 d = acc.get("digest")
                 if isinstance(d, str) and is_digest(d):
                     accessories[(repo, digest)].append(d)
@@ -140,7 +142,7 @@ class HarborApi:
                     listing.versions.setdefault(
                         d,
                         Version(
-                            d, str(aid2) if aid2 is not None else None, (), _time(acc.get("creation_time"))
+                            d, str(aid2) if aid2 is not None else None, (), time(acc.get("creation_time"))
                         ),
                     )
         # The rows show no tags of hidden artifacts (cosign's sha256-<hex>.sig on an accessory):
@@ -238,39 +240,6 @@ class HarborApi:
         await self.rest.aclose()
 
 
-def refused(exc: AuthError, what: str, username: str | None) -> AuthError:
-    """Harbor's refusal with the likely fix; a robot name whose `$` the shell ate is named."""
-    user = username or ""
-    hint = ""
-    if user.startswith("robot") and "$" not in user:
-        hint = (
-            f"; user {user!r} looks like a robot account whose '$' was expanded by the shell: "
-            "quote the name ('robot$project+name')"
-        )
-    elif not user:
-        hint = "; no credentials were given (-u USER --password-stdin, or docker login)"
-    text = str(exc) if str(exc).startswith(what) else f"{what}: {exc}"
-    return AuthError(f"Harbor refused: {text}{hint}")
-
-
-def _array(doc: Any, url: str) -> list[Any]:
-    if not isinstance(doc, list):
-        raise RegistryError(f"{url}: expected a JSON array")
-    return [x for x in doc if isinstance(x, dict)]
-
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
-
-
-def _row_key(row: dict[str, Any]) -> Any:
-    return row.get("id", row.get("project_id", row.get("name")))
-
-
-def _time(value: Any) -> Any:
-    return parse_time(value) if isinstance(value, str) else None  # the zero time is None
-
-
 def open_harbor(opts: Any) -> HarborApi:
     base = base_url(opts.registry, insecure=opts.insecure)
     host = base.split("://", 1)[1]
@@ -286,7 +255,7 @@ def open_harbor(opts: Any) -> HarborApi:
     api_base = base_url(api_url, insecure=opts.insecure) if "://" in api_url else None
     if api_base is None:
         raise UsageError(f"--api-url {redact_url(api_url)!r}: expected a URL such as https://HOST/api/v2.0")
-    client = _RegistryClient(
+    client = HarborRegistryClient(
         opts.registry,
         auth=RegistryAuth(creds, base=base, insecure=opts.insecure, log=opts.log),
         insecure=opts.insecure,
@@ -296,7 +265,7 @@ def open_harbor(opts: Any) -> HarborApi:
         log=opts.log,
         notice=opts.notice,
     )
-    rest = _RestClient(
+    rest = HarborRestClient(
         api_base,
         api_url[len(api_base) :],
         creds,
@@ -309,30 +278,3 @@ def open_harbor(opts: Any) -> HarborApi:
     )
     client.username = creds.username
     return HarborApi(client, rest, creds.username)
-
-
-class _RegistryClient(RegistryClient):
-    """/v2 with Harbor's hint on a refused login (the ping is the first request of a run)."""
-
-    username: str | None = None
-
-    async def ping(self) -> None:
-        try:
-            await super().ping()
-        except AuthError as exc:
-            raise refused(exc, f"logging in to {self.host}", self.username) from None
-
-
-class _RestClient(HttpClient):
-    """Harbor's REST API under its path prefix, HTTP Basic sent only to that origin (httpx drops
-    it on a redirect elsewhere). A robot name's `$` travels inside the Basic header, never a URL."""
-
-    def __init__(self, origin: str, path: str, creds: Credentials, **kw: Any):
-        auth = httpx.BasicAuth(creds.username, creds.password) if creds.username and creds.password else None
-        super().__init__(origin, auth=auth, headers={"Accept": "application/json"}, **kw)
-        self.prefix = path
-
-    async def call(self, method: str, url: str, what: str, **kw: Any) -> Any:
-        if url.startswith("/") and not url.startswith(self.prefix + "/"):
-            url = self.prefix + url
-        return await super().call(method, url, what, **kw)

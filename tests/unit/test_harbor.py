@@ -14,7 +14,8 @@ import pytest
 from regcollect.errors import AuthError, RegistryError
 from regcollect.registry.auth import Credentials
 from regcollect.registry.client import RegistryClient
-from regcollect.registry.harbor import HarborApi, _RestClient, double_encoded
+from regcollect.registry.harbor import HarborApi
+from regcollect.registry.harbor_rest import HarborRestClient, double_encoded
 
 D = {n: "sha256:" + str(n) * 64 for n in range(1, 6)}
 
@@ -30,7 +31,7 @@ def api(handler: Any, username: str = "robot$acme+ci") -> tuple[HarborApi, list[
 
     transport = httpx.MockTransport(record)
     client = RegistryClient("127.0.0.1:5000", transport=transport)
-    rest = _RestClient(
+    rest = HarborRestClient(
         "http://127.0.0.1:5000", "/api/v2.0", Credentials(username, "s3cret"), transport=transport
     )
     return HarborApi(client, rest, username), seen
