@@ -67,24 +67,30 @@ class GitLabApi:
         self._projects: dict[str, list[dict[str, Any]] | None] = {}
         self._seen: dict[tuple[str, str], tuple[str, str | None]] = {}  # (repo, tag) -> digest, created
         self._lock = asyncio.Lock()
+        self._pause = asyncio.Lock()
 
     async def _pace(self, method: str) -> None:
         """GitLab announces its window in RateLimit-* headers: pause before it runs out."""
         rate = self.rest.rate
         if rate.remaining is None or rate.remaining > QUOTA_RESERVE or not rate.reset:
             return
-        wait = rate.reset - time.time() + 1
+        async with self._pause:  # requests in flight wait out one pause together
+            if rate.remaining is not None and rate.remaining <= QUOTA_RESERVE and rate.reset:
+                await self._wait_for(rate.reset, rate.remaining)
+            rate.remaining = None
+
+    async def _wait_for(self, reset: float, remaining: int) -> None:
+        wait = reset - time.time() + 1
         if wait > self.max_wait:
             raise RegistryError(
-                f"the GitLab API rate limit is nearly used up ({rate.remaining} requests left) until "
-                f"{time.strftime('%H:%M:%S', time.localtime(rate.reset))}, {wait:.0f} s away, more "
+                f"the GitLab API rate limit is nearly used up ({remaining} requests left) until "
+                f"{time.strftime('%H:%M:%S', time.localtime(reset))}, {wait:.0f} s away, more "
                 f"than --max-wait {self.max_wait:.0f} s: stopped cleanly, run again after that"
             )
         if wait > 0:
             if self.say:
-                self.say(f"GitLab API rate limit: {rate.remaining} requests left; pausing {wait:.0f} s")
+                self.say(f"GitLab API rate limit: {remaining} requests left; pausing {wait:.0f} s")
             await asyncio.sleep(wait)
-        rate.remaining = None
 
     # where a registry path lives ----------------------------------------------------------------
     def _remember(self, rows: list[dict[str, Any]]) -> list[str]:
