@@ -15,7 +15,6 @@ reviewed plan. Facts: docs/gitlab.md and hosted-registries.md section 3.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -30,7 +29,6 @@ from regcollect.registry.gitlab_rest import DEFAULT_API, GitLabRest, gitlab_toke
 from regcollect.registry.http import redact_url, tls_verify
 from regcollect.units import parse_time
 
-QUOTA_RESERVE = 5  # requests left in GitLab's window when we pause until it refills
 TOKEN_FIX = (
     "deleting tags needs a personal, project or group access token with the api scope and at "
     "least the Developer role on the project (a CI job token: its own project only)"
@@ -62,35 +60,11 @@ class GitLabApi:
         self.cache = cache
         self.say = say
         self.max_wait = max_wait
-        self.rest.pace = self._pace
+        self.rest.say = say
         self._where: dict[str, tuple[int, int]] = {}  # registry path -> (project id, repository id)
         self._projects: dict[str, list[dict[str, Any]] | None] = {}
         self._seen: dict[tuple[str, str], tuple[str, str | None]] = {}  # (repo, tag) -> digest, created
         self._lock = asyncio.Lock()
-        self._pause = asyncio.Lock()
-
-    async def _pace(self, method: str) -> None:
-        """GitLab announces its window in RateLimit-* headers: pause before it runs out."""
-        rate = self.rest.rate
-        if rate.remaining is None or rate.remaining > QUOTA_RESERVE or not rate.reset:
-            return
-        async with self._pause:  # requests in flight wait out one pause together
-            if rate.remaining is not None and rate.remaining <= QUOTA_RESERVE and rate.reset:
-                await self._wait_for(rate.reset, rate.remaining)
-            rate.remaining = None
-
-    async def _wait_for(self, reset: float, remaining: int) -> None:
-        wait = reset - time.time() + 1
-        if wait > self.max_wait:
-            raise RegistryError(
-                f"the GitLab API rate limit is nearly used up ({remaining} requests left) until "
-                f"{time.strftime('%H:%M:%S', time.localtime(reset))}, {wait:.0f} s away, more "
-                f"than --max-wait {self.max_wait:.0f} s: stopped cleanly, run again after that"
-            )
-        if wait > 0:
-            if self.say:
-                self.say(f"GitLab API rate limit: {remaining} requests left; pausing {wait:.0f} s")
-            await asyncio.sleep(wait)
 
     # where a registry path lives ----------------------------------------------------------------
     def _remember(self, rows: list[dict[str, Any]]) -> list[str]:

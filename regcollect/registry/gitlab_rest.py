@@ -10,7 +10,9 @@ never a short listing. Facts: docs/gitlab.md and hosted-registries.md section 3.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from regcollect.registry.http import DEFAULT_CAP, MAX_PAGES, HttpClient, Incompl
 
 DEFAULT_API = "https://gitlab.com/api/v4"
 JOB_USER = "gitlab-ci-token"  # GitLab's user name for a job token on the registry
+QUOTA_RESERVE = 5  # requests left in GitLab's window when we pause until it refills
 TOKEN_USER = "regcollect"  # GitLab's registry checks an access token, not the user name given with it
 
 
@@ -75,6 +78,32 @@ class GitLabRest(HttpClient):
     def __init__(self, origin: str, path: str, token: GitLabToken, **kw: Any):
         super().__init__(origin, headers={token.header: token.value, "Accept": "application/json"}, **kw)
         self.prefix = path
+        self.say: Callable[[str], None] | None = None
+        self.pace = self._pace
+        self._pause = asyncio.Lock()
+
+    async def _pace(self, method: str) -> None:
+        """GitLab announces its window in RateLimit-* headers: pause before it runs out."""
+        rate = self.rate
+        if rate.remaining is None or rate.remaining > QUOTA_RESERVE or not rate.reset:
+            return
+        async with self._pause:  # requests in flight wait out one pause together
+            if rate.remaining is not None and rate.remaining <= QUOTA_RESERVE and rate.reset:
+                await self._wait_for(rate.reset, rate.remaining)
+            rate.remaining = None
+
+    async def _wait_for(self, reset: float, remaining: int) -> None:
+        wait = reset - time.time() + 1
+        if wait > self.max_wait:
+            raise RegistryError(
+                f"the GitLab API rate limit is nearly used up ({remaining} requests left) until "
+                f"{time.strftime('%H:%M:%S', time.localtime(reset))}, {wait:.0f} s away, more "
+                f"than --max-wait {self.max_wait:.0f} s: stopped cleanly, run again after that"
+            )
+        if wait > 0:
+            if self.say:
+                self.say(f"GitLab API rate limit: {remaining} requests left; pausing {wait:.0f} s")
+            await asyncio.sleep(wait)
 
     async def call(self, method: str, url: str, what: str, **kw: Any) -> Any:
         if url.startswith("/") and not url.startswith(self.prefix + "/"):

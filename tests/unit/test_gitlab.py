@@ -120,7 +120,7 @@ def test_concurrent_requests_share_one_pause_for_the_rate_limit_window() -> None
     api.rest.rate.remaining, api.rest.rate.reset = 1, time.time() - 0.5
 
     async def go() -> None:
-        await asyncio.gather(*(api._pace("GET") for _ in range(8)))
+        await asyncio.gather(*(api.rest._pace("GET") for _ in range(8)))
 
     asyncio.run(go())
     assert len(notes) == 1, notes
