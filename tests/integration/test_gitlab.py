@@ -214,3 +214,30 @@ def test_a_wrong_token_is_an_auth_error_without_the_token_in_output(emu, run) ->
     r = gitlab(run, e, "--repo", "octo/tool", "--keep-last", "1", "--dry-run", token=bad)
     assert r.code not in (0, 1), r.out + r.err
     assert bad not in r.out + r.err and "Traceback" not in r.out + r.err
+
+
+def test_a_listing_paged_only_by_x_next_page_is_read_whole(run) -> None:
+    with GitLabEmulator(link_header=False) as e:
+        seed_demo(e)
+        r = gitlab(run, e, "--repo", "acme/platform/many", "--keep-last", "200", "--dry-run", "-o", "json")
+        assert r.code == 0, r.out + r.err
+        assert r.json()["summary"]["artifacts"] == 130
+
+
+def test_a_warm_run_reads_no_tag_details_and_plans_the_same(emu, run) -> None:
+    e, _ = emu
+    cold = gitlab(run, e, *RELEASES, "--dry-run", "-o", "json")
+    assert cold.code == 0, cold.err
+    details = e.detail_requests()
+    assert details == len(e.tags("acme/app"))  # one request per tag, once
+    warm = gitlab(run, e, *RELEASES, "--dry-run", "-o", "json")
+    assert e.detail_requests() == details
+    assert warm.json()["summary"] == cold.json()["summary"]
+
+
+def test_where_the_tag_list_carries_digests_no_detail_is_requested(run) -> None:
+    with GitLabEmulator(list_details=True) as e:
+        seed_demo(e)
+        r = gitlab(run, e, *RELEASES, "--dry-run")
+        assert r.code == 0, r.out + r.err
+        assert e.detail_requests() == 0
