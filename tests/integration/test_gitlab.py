@@ -241,3 +241,12 @@ def test_where_the_tag_list_carries_digests_no_detail_is_requested(run) -> None:
         r = gitlab(run, e, *RELEASES, "--dry-run")
         assert r.code == 0, r.out + r.err
         assert e.detail_requests() == 0
+
+
+def test_a_tag_gitlab_fails_to_delete_is_reported_and_the_others_go(run) -> None:
+    with GitLabEmulator(fail_delete_after=1) as e:
+        s = seed_demo(e)
+        r = gitlab(run, e, "--repo", "octo/tool", "--keep-last", "1", "--yes")
+        assert r.code == 1, r.out + r.err
+        assert "500" in r.out and "1 failed" in r.out
+        assert len(e.tags("octo/tool")) == 2 and e.tags("octo/tool")["0.2"] == s.refs["tool:0.2"]
