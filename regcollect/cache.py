@@ -153,6 +153,16 @@ class FactCache:
     def put_image_layers(self, image_id: str, layers: list[str]) -> None:
         self._put(image_id, "image-layers", json.dumps(layers).encode(), "")
 
+    def fact(self, key: str, kind: str) -> Any:
+        """A JSON fact a vendor module keeps under a kind of its own (GitLab: a tag's details by
+        tag and digest); None when absent or garbled."""
+        return self._get_json(key, kind)
+
+    def put_fact(self, key: str, kind: str, value: Any) -> None:
+        if kind in ("manifest", "config", "image-layers"):
+            raise ValueError(f"kind {kind!r} is the cache's own")
+        self._put(key, kind, json.dumps(value).encode(), "")
+
     def tag_hint(self, registry: str, repository: str, tag: str) -> str | None:
         """The digest a tag had when last seen: only a hint that HEAD is worth trying first."""
         row = self.pending.get(("tag_hints", (registry, repository, tag)))
