@@ -162,13 +162,9 @@ class DockerHubApi:
                 continue
             listing.tags[tag] = digest
             pushed = parse_time(row.get("tag_last_pushed")) or parse_time(row.get("last_updated"))
-            # The digest's last pull through any tag, or by digest of any of its platforms.
-            pulls = [parse_time(row.get("tag_last_pulled"))]
-            images = row.get("images")
-            for image in images if isinstance(images, list) else []:
-                if isinstance(image, dict):
-                    pulls.append(parse_time(image.get("last_pulled")))
-            pulled = max((p for p in pulls if p is not None), default=None)
+            # The last pull through a tag. Not images[].last_pulled: regcollect's own manifest
+            # GETs by digest may set it, and one cold run would then make everything "pulled".
+            pulled = parse_time(row.get("tag_last_pulled"))
             v = listing.versions.get(digest)
             if v is None:
                 listing.versions[digest] = Version(digest, None, (tag,), pushed, pulled)

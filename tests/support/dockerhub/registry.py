@@ -156,8 +156,11 @@ class RegistrySide:
             used = self.emu.pulls_used[who] = used + 1
             stored.pulls += 1
             stored.last_pulled = self.emu.now()
-            if tag is not None:
-                tag.last_pulled = stored.last_pulled
+            touched = [tag] if tag is not None else []
+            if tag is None and self.emu.digest_pull_touches_tags:
+                touched = [t for t in repo.tags.values() if t.digest == stored.digest]
+            for t in touched:
+                t.last_pulled = stored.last_pulled
         headers = {
             "Content-Type": stored.media_type,
             "Docker-Content-Digest": stored.digest,

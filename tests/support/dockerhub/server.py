@@ -59,6 +59,9 @@ class HubEmulator:
         manifest_delete: int = 202,
         # 2.5: "may transiently return 500 while the backend retries the deletion": N first DELETEs
         manifest_delete_500s: int = 0,
+        # 2.2: which pulls set tag_last_pulled is not said; a GET by tag does, a GET by digest
+        # sets the image's last_pulled and, with this switch, every tag on it too
+        digest_pull_touches_tags: bool = False,
         # 2.6: pulls "Personal (authenticated) 200 per 6 h; unauthenticated 100 per 6 h"
         pull_limit: int = 200,
         anonymous_pull_limit: int = 100,
@@ -77,6 +80,7 @@ class HubEmulator:
         self.untag_deletes_manifest = untag_deletes_manifest
         self.manifest_delete = manifest_delete
         self.manifest_delete_500s = manifest_delete_500s
+        self.digest_pull_touches_tags = digest_pull_touches_tags
         self.pull_limit = pull_limit
         self.anonymous_pull_limit = anonymous_pull_limit
         self.api_rate_limit = api_rate_limit
@@ -89,6 +93,7 @@ class HubEmulator:
         self._window: tuple[float, int] = (0.0, 0)  # Hub API: (minute start, requests)
         self._trip: tuple[int, int] | None = None  # (after N more requests, retry in S seconds)
         self._api_requests = 0
+        self._expire_at: int | None = None
         self.pulls_used: dict[str, int] = {}  # account or "anonymous" -> manifest GETs
         from tests.support.dockerhub.registry import RegistrySide
         from tests.support.dockerhub.rest import RestSide
@@ -144,6 +149,11 @@ class HubEmulator:
         for j in self.jwts.values():
             j.expires = 0.0
 
+    def expire_jwts_after(self, n: int) -> None:
+        """After n more Hub API requests, every JWT issued until then expires (mid-run)."""
+        with self.lock:
+            self._expire_at = self._api_requests + n
+
     def bearer(self, header: str | None) -> Jwt | None | bool:
         """None: no header; False: a token we do not know or that expired."""
         if not header:
@@ -176,12 +186,15 @@ class HubEmulator:
             if now >= start + 60:
                 start, used = math.floor(now), 0
             self._api_requests += 1
+            if self._expire_at is not None and self._api_requests > self._expire_at:
+                self._expire_at = None
+                self.expire_jwts()
             reset = int(start + 60)
             if self._trip and self._api_requests > self._trip[0]:
                 until = int(now) + self._trip[1]
                 self._trip = None
                 self._window = (start, used)
-                return self._limited(until, reset, used), {}
+                return self._limited(until, until, used), {}
             if used >= self.api_rate_limit:
                 self._window = (start, used)
                 return self._limited(reset, reset, used), {}
