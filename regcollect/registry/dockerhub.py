@@ -31,7 +31,7 @@ from regcollect.registry.client import (
 )
 from regcollect.registry.credentials import resolve
 from regcollect.registry.dockerhub_rest import TOKEN_FIX, HubRest, IncompleteListing
-from regcollect.registry.http import is_loopback, redact_url, tls_verify
+from regcollect.registry.http import check, is_loopback, redact_url, server_errors, tls_verify
 from regcollect.units import parse_time
 
 DEFAULT_API = "https://hub.docker.com"
@@ -64,6 +64,22 @@ class HubRegistryClient(RegistryClient):
             if self._read.get(ref) is pending:
                 del self._read[ref]  # not read: the next caller asks again
             raise
+
+    async def delete_manifest(self, repo: str, ref: str) -> bool:
+        """The shared mapping makes any 403 a missing permission (fatal); here 403 is what the Hub
+        answers for a manifest still tagged or referenced, which concerns that manifest only."""
+        what = f"deleting {repo}@{ref}"
+        try:
+            resp = await self.request("DELETE", self._path(repo, "manifests", ref))
+        except Exception:  # noqa: BLE001 - transport failures: the shared mapping reports them
+            return await super().delete_manifest(repo, ref)
+        if resp.status_code == 404:
+            return False
+        if resp.status_code == 403 and "retry-after" not in resp.headers:
+            code, msg = server_errors(resp)
+            raise RegistryError(f"{what}: 403{f' {code}' if code else ''} ({msg})", status=403, code=code)
+        check(resp, what)
+        return True
 
     async def _get(self, repo: str, ref: str) -> Manifest:
         try:

@@ -43,7 +43,8 @@ def seed_demo(emu: HubEmulator, now: dt.datetime | None = None) -> Seeded:
             s.refs[f"app:{tag}/{n}"] = child.digest
         s.keep(f"app:{tag}.sig", app.cosign(idx, "sig", ago(days) + dt.timedelta(minutes=6)))
     for n in range(6):
-        s.keep(f"app:nightly-{n}", app.multiarch(ago(8 - n), [f"nightly-{n}"]))
+        idx = s.keep(f"app:nightly-{n}", app.multiarch(ago(8 - n), [f"nightly-{n}"]))
+        s.refs[f"app:nightly-{n}/0"] = idx.children[0].digest
     s.keep("app:legacy-1.0", app.multiarch(ago(120), ["legacy-1.0"], oci=False))
 
     many = Builder(emu, "acme/many", visibility="public", created=ago(140))  # type: ignore[arg-type]
