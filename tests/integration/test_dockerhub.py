@@ -243,3 +243,12 @@ def test_a_wrong_secret_is_refused_at_login_without_echoing_it(hub, run) -> None
     assert r.code == 3, r.out + r.err
     assert "dckr_pat_wrong000000" not in r.out + r.err
     assert "refused user 'octo'" in r.err
+
+
+def test_a_hub_that_drops_the_manifest_with_its_last_tag_counts_the_image_deleted(run) -> None:
+    with HubEmulator(untag_deletes_manifest=True) as e:
+        s = seed_demo(e)
+        r = remote(run, e, "--repo", "octo/tool", "--keep-last", "1", "--yes", "-o", "json")
+        assert r.code == 0, r.out + r.err
+        assert set(e.stored("octo/tool")) == {s.refs["tool:0.2"]}
+        assert r.json()["outcome"]["done"] == 2 and r.json()["outcome"]["failed"] == 0
