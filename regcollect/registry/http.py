@@ -361,9 +361,8 @@ class HttpClient:
         self.rate.note(resp)
         if self.log:
             ms = (time.monotonic() - started) * 1000
-            self.log(
-                f"{method} {redact_url(resp.request.url)} -> {resp.status_code} {resp.http_version} ({ms:.0f} ms)"
-            )
+            where = redact_url(resp.request.url)
+            self.log(f"{method} {where} -> {resp.status_code} {resp.http_version} ({ms:.0f} ms)")
         if resp.status_code in RETRY_STATUSES or (resp.status_code == 403 and _rate_limited(resp)):
             raise _Retryable(resp)
         return resp
