@@ -31,7 +31,7 @@ from regcollect.engine.select import (
 from regcollect.errors import UsageError
 from regcollect.executor import Report, execute
 from regcollect.globs import repo_matches, tag_matches
-from regcollect.planner import Action, Plan, evaluate
+from regcollect.planner import Action, Plan, Selected, evaluate
 from regcollect.policy import LabelMatch, Policy
 from regcollect.state import record_first_seen, recorded_last_use
 from regcollect.units import format_bytes, parse_duration, parse_size
@@ -165,8 +165,9 @@ def plan_local(
         target = opts.low_watermark if opts.watermarks else None
         ev = evict(ctx, budget, scope, protect, free=free, target=target)
         selection = ev.selection
-        inv.pinned.update({k: v for k, v in protect.items() if k in scope})
-        inv.pinned.update(ev.not_helping)
+        for iid, why in [*ev.not_helping.items(), *protect.items()]:  # say why each in scope stays
+            for a in ctx.by_id[iid] if iid in scope else ():
+                selection.setdefault((a.repository, iid), Selected(Action.KEEP, why))
         stats["budget"] = dict(ev.stats(budget, free), status=budget.describe(ev.total, free))
         if ev.unreachable:
             inv.warnings.append(ev.unreachable)
