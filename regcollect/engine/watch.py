@@ -235,6 +235,11 @@ class Watcher:
         changes = [d for d in plan.changes if d.action is Action.DELETE]
         for w in plan.warnings:
             self.log("warning", w)
+        self.log(
+            "check",
+            f"check: {budget.get('status')}",
+            **{k: budget.get(k) for k in ("scope_bytes", "free_bytes")},
+        )
         if not changes:
             return EXIT_STATE if budget_unreachable(plan) else EXIT_OK
         self.log(
