@@ -187,3 +187,13 @@ def test_reconnects_after_the_engine_restarts(tmp_path):
         finally:
             assert w.stop() == 0
             client.close()
+
+
+def test_the_systemd_watch_recipe_runs_as_written(engine):
+    """examples/recipes/regcollect-watch.service: its command line, one dry pass (shared engine)."""
+    from tests.integration.test_recipes import RECIPES, commands
+
+    (argv, _, _), *_ = commands(RECIPES / "regcollect-watch.service")
+    assert argv[:2] == ["local", "watch"]
+    r = run_once(*argv[2:], "--dry-run")
+    assert r.returncode == 0, r.stderr
