@@ -368,7 +368,6 @@ def local(
         min_free=min_free,
         keep_tags=flags.keep_tags if budget else (),
         keep_labels=flags.keep_labels if budget else (),
-        last_use=output == "json",
     )
     validate(opts)
     confirm_mode(dry_run, yes)

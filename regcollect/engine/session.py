@@ -56,7 +56,6 @@ class LocalOptions:
     watermarks: bool = False  # watch: evict down to the low watermark once the budget is exceeded
     keep_tags: tuple[str, ...] = ()  # with a budget: protect, as the policy's keep_tags
     keep_labels: tuple[str, ...] = ()
-    last_use: bool = False  # measure every image's last use (the JSON shows it)
     state_path: str | None = None  # the state database (tests; default: $XDG_STATE_HOME)
 
     @property
@@ -128,9 +127,8 @@ def plan_local(
     engine.ping()
     budget = opts.budget
     by_use = opts.policy is not None and any(r.unpulled_for for r in opts.policy.rules)
-    need_last_use = opts.last_use or opts.min_age is not None or budget is not None or by_use
-    key = engine_key(engine) if need_last_use else ""
-    recorded = recorded_last_use(key, path=_path(opts)) if need_last_use else {}
+    need_last_use = opts.min_age is not None or budget is not None or by_use
+    recorded = recorded_last_use(engine_key(engine), path=_path(opts))  # local watch's records
     free = free_bytes(engine) if budget and budget.min_free is not None else None
     inv, layers_before = build_inventory(engine, need_last_use=need_last_use, cache=cache, recorded=recorded)
     inv.pull_times = True  # locally, a "pull" is the image's last use (unpulled_for)

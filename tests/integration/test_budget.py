@@ -114,7 +114,7 @@ def test_dry_run_json_shows_last_use_and_its_source(engine, run):
     c = engine.containers.run(ran.id, detach=True, network_mode="none")
     c.wait()
     try:
-        r = run("local", "--repo", repo, "--dry-run", "--keep-last", "9", "-o", "json")
+        r = run("local", "--repo", repo, "--dry-run", "--unused", "--min-age", "1h", "-o", "json")
         assert r.code == 0, r.out + r.err
         mine = [a for a in r.json()["actions"] if a["repository"] == repo]
         src = {a["digest"]: a["last_used_source"] for a in mine}
