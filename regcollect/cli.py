@@ -196,8 +196,10 @@ def report_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return _stack(f, _apply_options("Report format.", ""))
 
 
-def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:
-    """One Policy from a file or from the flags; refused (exit 2) before anything is contacted."""
+def build_policy(flags: PolicyFlags, *, required: bool = True, protect_only: bool = False) -> Policy | None:
+    """One Policy from a file or from the flags; refused (exit 2) before anything is contacted.
+    protect_only: --keep-tag / --keep-label alone are fine (a budget selects; they only protect),
+    and give no Policy: the caller applies them."""
     rule_flags: dict[str, Any] = dict(
         keep_last=flags.keep_last,
         keep_tags=flags.keep_tags,
@@ -211,6 +213,9 @@ def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:
         if flags_given(**rule_flags):
             raise UsageError("--policy and rule flags (--keep-last, --keep-tag, ...) exclude each other")
         return load_policy(flags.policy_file)  # --repo, if given, narrows what is looked at
+    protecting = ("keep_tags", "keep_labels", "order")
+    if protect_only and not flags_given(**{k: v for k, v in rule_flags.items() if k not in protecting}):
+        return None
     if not flags_given(**rule_flags):
         if not required:
             return None

@@ -47,8 +47,10 @@ def render() -> str:
         cli.get_help(ctx).replace("Usage: regcollect", "Usage: regcollect", 1),
         "```",
     ]
-    for name in sorted(cli.commands):
-        cmd = cli.commands[name]
+    from regcollect.watchcmd import watch  # `regcollect local watch`, routed by the local command
+
+    listed = sorted([*((n, c) for n, c in cli.commands.items()), ("local watch", watch)])
+    for name, cmd in listed:
         sub = click.Context(cmd, info_name=name, parent=ctx)
         out += [
             "",

@@ -23,7 +23,7 @@ from regcollect.cli import (
     run_options,
     show_plan_and_apply,
 )
-from regcollect.errors import EXIT_FAILED, EXIT_OK, UsageError
+from regcollect.errors import EXIT_FAILED, EXIT_OK, EXIT_STATE, UsageError
 from regcollect.executor import Report
 from regcollect.planner import Plan
 from regcollect.policy import API_KINDS
@@ -271,7 +271,18 @@ def remote(
     )
 
 
-@cli.command()
+class _LocalCommand(click.Command):
+    """`regcollect local watch ...` runs the watcher; any other `regcollect local ARGS` is as before."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        if args and args[0] == "watch":
+            from regcollect.watchcmd import watch
+
+            return watch.make_context(f"{info_name} watch", args[1:], parent=parent, **extra)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+@cli.command(cls=_LocalCommand)
 @click.argument("images", nargs=-1, metavar="[IMAGE]...")
 @policy_options
 @run_options
@@ -299,7 +310,14 @@ def remote(
 @click.option(
     "--max-size",
     metavar="SIZE",
-    help="Evict least recently used unused images until images fit in SIZE (e.g. 20GB).",
+    help="Evict least recently used unused images until the images in scope (--repo, the policy's "
+    "repositories; all images when none) fit in SIZE (e.g. 20GB). Combines with --keep-tag, "
+    "--keep-label, --min-age and the policy, which protect.",
+)
+@click.option(
+    "--min-free",
+    metavar="SIZE",
+    help="Evict likewise until the engine's data-root filesystem has SIZE free (a local engine only).",
 )
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address (default: DOCKER_HOST).")
 @journal_option
@@ -321,20 +339,23 @@ def local(
     remove_containers: bool,
     min_age: str | None,
     max_size: str | None,
+    min_free: str | None,
     host: str | None,
     journal: str | None,
     no_cache: bool,
 ) -> int:
     """Clean the Docker Engine's images with docker's own semantics.
 
-    Select with IMAGE arguments (as docker rmi), --dangling, --unused, --max-size, --filter, or
-    the retention policy. Never stops a container; never deletes volumes.
+    Select with IMAGE arguments (as docker rmi), --dangling, --unused, a budget (--max-size,
+    --min-free), --filter, or the retention policy. Never stops a container; never deletes
+    volumes. `regcollect local watch --help`: keep a budget continuously.
     """
     from regcollect.engine.client import EngineClient
-    from regcollect.engine.session import LocalOptions, plan_local, validate
+    from regcollect.engine.session import LocalOptions, budget_unreachable, plan_local, validate
 
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
-    policy = build_policy(flags, required=False)
+    budget = max_size is not None or min_free is not None
+    policy = build_policy(flags, required=False, protect_only=budget)
     opts = LocalOptions(
         targets=list(images),
         repos=flags.repos,
@@ -346,6 +367,9 @@ def local(
         remove_containers=remove_containers,
         min_age=min_age,
         max_size=max_size,
+        min_free=min_free,
+        keep_tags=flags.keep_tags if budget else (),
+        keep_labels=flags.keep_labels if budget else (),
     )
     validate(opts)
     confirm_mode(dry_run, yes)
@@ -361,7 +385,8 @@ def local(
     for e in errors:
         click.echo(f"Error: {e}", err=True)
     code = _local_apply(console, engine, plan, layers_before, dry_run=dry_run, yes=yes, journal_path=journal)
-    return code or (EXIT_FAILED if errors else EXIT_OK)
+    unreachable = EXIT_STATE if budget_unreachable(plan) else EXIT_OK
+    return code or (EXIT_FAILED if errors else unreachable)
 
 
 def _local_apply(

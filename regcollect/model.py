@@ -43,7 +43,8 @@ class Artifact:
     subject: str | None = None  # the digest this one refers to (signature -> image)
     blobs: tuple[Blob, ...] = ()
     size: int = 0  # the manifest's own bytes (remote); 0 locally
-    last_used: dt.datetime | None = None  # local: latest of created, LastTagTime, newest container
+    last_used: dt.datetime | None = None  # local: latest of created, LastTagTime, containers, watch
+    last_used_source: str | None = None  # local: which of those it is (docs/local.md)
     platform: str = ""
     containers: tuple[ContainerUse, ...] = ()  # local: containers made from this image
     manifest_digests: tuple[str, ...] = ()  # local: registry digests it is known by (RepoDigests)
@@ -71,6 +72,7 @@ class ContainerUse:
     name: str
     running: bool
     created: dt.datetime | None = None
+    used: dt.datetime | None = None  # its last start or stop (inspect; only when last use matters)
 
 
 @dataclass

@@ -42,6 +42,8 @@ def decision_json(d: Decision) -> dict[str, Any]:
         "containers_first": list(d.containers_first),
         "force": d.force,
         "version_id": a.version_id,
+        "last_used": a.last_used.isoformat() if a.last_used else None,
+        "last_used_source": a.last_used_source,
     }
 
 
@@ -115,7 +117,14 @@ def plan_text(plan: Plan, *, verbose_keep: bool = True) -> str:
     for d in plan.decisions:
         groups[d.repository].append(d)
     untouched = set(plan.untouched_repositories)
+    # Local --repo: repositories outside the scope whose images all stay are one line, not a list.
+    scope = plan.stats.get("outside_scope") or {}
+    outside = {
+        r for r in scope.get("repositories", ()) if all(d.action is Action.KEEP for d in groups.get(r, ()))
+    }
     for repo in sorted(groups):
+        if repo in outside:
+            continue
         if repo in untouched:
             lines.append(f"{repo or '<none>'}: untouched (no policy rule matches)")
             continue
@@ -130,6 +139,12 @@ def plan_text(plan: Plan, *, verbose_keep: bool = True) -> str:
         if rows:
             lines.append(repo or "<none>")
             lines.extend(rows)
+    if outside:
+        lines.append(f"{len(outside)} repositories outside {scope.get('flag')}, untouched")
+    budget = plan.stats.get("budget")
+    if budget and budget.get("status"):
+        met = "exceeded" if budget.get("need_bytes") else "met"
+        lines.append(f"budget {met}: {budget['status']}")
     for w in plan.warnings:
         lines.append(f"warning: {w}")
     for e in plan.errors:

@@ -1,5 +1,7 @@
 """What regcollect remembers between runs (SQLite in $XDG_STATE_HOME/regcollect): when it first
-saw each digest, the fallback age of images whose created time says nothing (regcollect/ages.py).
+saw each digest, the fallback age of images whose created time says nothing (regcollect/ages.py),
+and when `local watch` last saw each local image used (engine events: a container started from an
+image last tagged months ago), keyed by the engine's own ID.
 
 Unlike the cache this is not disposable, but it is never load-bearing for safety: a first-seen time
 can only make an image look younger than it is. A digest that disappears from a repository read
@@ -32,7 +34,68 @@ def _connect(path: Path) -> sqlite3.Connection:
         "CREATE TABLE IF NOT EXISTS first_seen (target TEXT, repository TEXT, digest TEXT, seen TEXT, "
         "PRIMARY KEY (target, repository, digest))"
     )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS last_use (engine TEXT, image TEXT, used TEXT, source TEXT, "
+        "PRIMARY KEY (engine, image))"
+    )
     return db
+
+
+def record_last_use(
+    engine: str, uses: Iterable[tuple[str, dt.datetime, str]], *, path: Path | None = None
+) -> bool:
+    """Record (image id, time, what happened); an older time never replaces a newer one.
+    False when the database could not be written (the use is then not remembered)."""
+    rows = [(engine, image, when.astimezone(dt.UTC).isoformat(), source) for image, when, source in uses]
+    try:
+        db = _connect(path or default_path())
+    except (OSError, sqlite3.Error):
+        return False
+    try:
+        with db:
+            db.executemany(
+                "INSERT INTO last_use VALUES (?, ?, ?, ?) ON CONFLICT (engine, image) DO UPDATE SET "
+                "used=excluded.used, source=excluded.source WHERE excluded.used > last_use.used",
+                rows,
+            )
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        db.close()
+
+
+def recorded_last_use(
+    engine: str, *, forget_except: Iterable[str] | None = None, path: Path | None = None
+) -> dict[str, tuple[dt.datetime, str]]:
+    """Image id -> (last use, what it was) as recorded; {} when unknown. forget_except: the images
+    the engine has now (read whole): rows of others are dropped, so the table stays that size."""
+    try:
+        db = _connect(path or default_path())
+    except (OSError, sqlite3.Error):
+        return {}
+    out: dict[str, tuple[dt.datetime, str]] = {}
+    try:
+        with db:
+            rows = db.execute("SELECT image, used, source FROM last_use WHERE engine=?", (engine,)).fetchall()
+            if forget_except is not None:
+                present = set(forget_except)
+                db.executemany(
+                    "DELETE FROM last_use WHERE engine=? AND image=?",
+                    [(engine, r[0]) for r in rows if r[0] not in present],
+                )
+        for image, used, source in rows:
+            try:
+                when = dt.datetime.fromisoformat(used)
+            except (TypeError, ValueError):
+                continue
+            if when.tzinfo is not None:
+                out[str(image)] = (when, str(source))
+    except sqlite3.Error:
+        return {}
+    finally:
+        db.close()
+    return out
 
 
 def record_first_seen(

@@ -31,8 +31,11 @@ SNAPSHOT_MAX_AGE = 1.0  # seconds; a list call costs ~60 ms on an engine with 1,
 
 
 class LocalBackend:
-    def __init__(self, engine: EngineClient, plan: Plan, journal: object = None):
+    def __init__(
+        self, engine: EngineClient, plan: Plan, journal: object = None, stop: threading.Event | None = None
+    ):
         self.engine = engine
+        self.stop = stop
         self.journal = journal
         self._taken = 0.0
         self._tags: dict[str, set[str]] | None = None
@@ -75,6 +78,8 @@ class LocalBackend:
         return await asyncio.to_thread(self._verify, d)
 
     def _verify(self, d: Decision) -> str | None:
+        if self.stop is not None and self.stop.is_set():
+            return "not attempted: stopping (signal)"
         tags = self._snapshot().get(d.digest)
         if tags is None:
             return None  # already gone: delete reports it so

@@ -6,8 +6,10 @@ understand (running, stopped, child, multiple).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
@@ -43,6 +45,10 @@ class EngineClient:
                 f"cannot connect to the Docker Engine at {host or 'DOCKER_HOST'}: {exc}"
             ) from None
         self.address = host or self.api.base_url
+        # A unix socket is this machine's engine (its data root is a local path); tcp:// and
+        # ssh:// may be anywhere, so free space on its disk cannot be measured from here.
+        where = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        self.local = where.startswith(("unix://", "/"))
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         started = time.monotonic()
@@ -69,6 +75,37 @@ class EngineClient:
 
     def ping(self) -> None:
         self._call("ping", self.api.ping)
+
+    def info(self) -> dict[str, Any]:
+        return dict(self._call("info", self.api.info))
+
+    def inspect_container(self, container: str) -> dict[str, Any]:
+        return dict(self._call(f"inspect container {container}", self.api.inspect_container, container))
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """The engine's event stream, decoded; errors while reading are mapped as for any call."""
+        stream = self._call("events", self.api.events, decode=True)
+        self._stream = stream
+        try:
+            while True:
+                try:
+                    event = next(stream)
+                except StopIteration:
+                    return
+                except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
+                    raise ConnectError(f"events: lost the Docker Engine at {self.address}: {exc}") from None
+                if isinstance(event, dict):
+                    yield event
+        finally:
+            self._stream = None
+            stream.close()
+
+    def close_events(self) -> None:
+        """Unblock a thread reading events (shutdown)."""
+        stream = getattr(self, "_stream", None)
+        if stream is not None:
+            with contextlib.suppress(Exception):  # a broken stream: nothing left to close
+                stream.close()
 
     def images(self) -> list[dict[str, Any]]:
         return list(self._call("list images", self.api.images, all=True) or [])

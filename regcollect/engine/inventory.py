@@ -79,27 +79,43 @@ def aliases(familiar: str) -> list[str]:
     return sorted({r.path, r.name} - {familiar})
 
 
+Recorded = dict[str, tuple[dt.datetime, str]]  # image id -> (last use, source), from `local watch`
+
+
 def build_inventory(
-    engine: EngineClient, *, need_last_use: bool = False, cache: FactCache | None = None
+    engine: EngineClient,
+    *,
+    need_last_use: bool = False,
+    cache: FactCache | None = None,
+    recorded: Recorded | None = None,
 ) -> tuple[Inventory, int]:
     """The inventory and the engine's layer bytes now. need_last_use: the selection orders or
-    pins by last use, which needs each image's LastTagTime (inspect only). Otherwise an image is
-    inspected only when its layer chain is needed (it shares layers: SharedSize > 0) and is not
-    cached under its id: one inspect per image was most of a local run's time."""
+    pins by last use, which needs each image's LastTagTime and each container's last start or
+    stop (inspect only). Otherwise an image is inspected only when its layer chain is needed (it
+    shares layers: SharedSize > 0) and is not cached under its id: one inspect per image was most
+    of a local run's time."""
     images = engine.images()
     containers = engine.containers()
     df = engine.df()
     inv = Inventory(source="local", target=str(engine.address), global_ids=True)
+    states: dict[str, dict[str, Any] | None] = {}
+    if need_last_use and containers:
+        ids = [str(c["Id"]) for c in containers]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            states = dict(zip(ids, pool.map(lambda cid: _container_state(engine, cid), ids), strict=True))
 
     uses: dict[str, list[ContainerUse]] = defaultdict(list)
     for c in containers:
         name = (c.get("Names") or ["?"])[0].lstrip("/")
+        state = states.get(str(c["Id"])) or {}
+        ran = [parse_time(state.get(k)) for k in ("StartedAt", "FinishedAt")]
         uses[c.get("ImageID", "")].append(
             ContainerUse(
                 id=c["Id"],
                 name=name,
                 running=c.get("State") == "running",
                 created=parse_time(c.get("Created")),
+                used=max((t for t in ran if t and t.year > 1), default=None),
             )
         )
     sizes = {i["Id"]: int(i.get("Size") or 0) for i in df.get("Images") or []}
@@ -148,7 +164,7 @@ def build_inventory(
         if not by_repo:
             by_repo[""] = []
         used = tuple(uses.get(iid, ()))
-        last = _last_use(created, details.get(iid, {}), used)
+        last, source = last_use(created, details.get(iid, {}), used, (recorded or {}).get(iid))
         parent = img.get("ParentId") or ""
         for repo, tags in by_repo.items():
             inv.artifacts.append(
@@ -161,6 +177,7 @@ def build_inventory(
                     children=(parent,) if parent else (),
                     blobs=blobs.get(iid, ()),
                     last_used=last,
+                    last_used_source=source,
                     containers=used,
                     manifest_digests=tuple(digests.get(repo, ())),
                 )
@@ -177,9 +194,30 @@ def _inspect_if_there(engine: EngineClient, image_id: str) -> dict[str, Any] | N
         return None
 
 
-def _last_use(
-    created: dt.datetime | None, detail: dict[str, Any], used: tuple[ContainerUse, ...]
-) -> dt.datetime | None:
-    times = [t for t in [created, parse_time((detail.get("Metadata") or {}).get("LastTagTime"))] if t]
-    times += [c.created for c in used if c.created]
-    return max(times) if times else None
+def _container_state(engine: EngineClient, cid: str) -> dict[str, Any] | None:
+    try:
+        return dict(engine.inspect_container(cid).get("State") or {})
+    except NotFound:
+        return None  # removed since the list
+
+
+def last_use(
+    created: dt.datetime | None,
+    detail: dict[str, Any],
+    used: tuple[ContainerUse, ...],
+    recorded: tuple[dt.datetime, str] | None = None,
+) -> tuple[dt.datetime | None, str | None]:
+    """The latest evidence of use, and which it is: created, tagged (LastTagTime: pull, tag),
+    container (created, started or stopped), or watch:<event> (recorded by `local watch`)."""
+    found: list[tuple[dt.datetime, str]] = []
+    if created:
+        found.append((created, "created"))
+    tagged = parse_time((detail.get("Metadata") or {}).get("LastTagTime"))
+    if tagged and tagged.year > 1:  # the engine's zero time means never
+        found.append((tagged, "tagged"))
+    found += [(t, "container") for c in used for t in (c.created, c.used) if t]
+    if recorded:
+        found.append((recorded[0], f"watch:{recorded[1]}"))
+    if not found:
+        return None, None
+    return max(found, key=lambda x: x[0])

@@ -2,7 +2,7 @@
 
 Targets resolve as `docker rmi` does (classic store): a full id is an id; anything else is first a
 name (default tag latest), then an id prefix; an ambiguous prefix is an error listing candidates.
-Presets: --dangling (= docker image prune), --unused (= prune -a), --max-size (LRU eviction).
+Presets: --dangling (= docker image prune), --unused (= prune -a); budgets are in budget.py.
 Pins (kept whatever is selected): running containers always; stopped containers unless
 --remove-containers or --force; images outside --filter; images used within --min-age.
 """
@@ -19,7 +19,7 @@ from regcollect.model import Artifact, Inventory
 from regcollect.planner import Action, Selected
 from regcollect.policy import LabelMatch
 from regcollect.reference import parse, parse_image_id
-from regcollect.units import format_bytes, format_duration, parse_duration, parse_time
+from regcollect.units import format_duration, parse_duration, parse_time
 
 Selection = dict[tuple[str, str], Selected]
 
@@ -91,6 +91,10 @@ class LocalContext:
 
     def repos_of(self, iid: str) -> list[str]:
         return sorted({a.repository for a in self.by_id[iid] if a.repository})
+
+    def dangling_after(self, iid: str, gone: set[str]) -> bool:
+        """Untagged, and every image depending on it is among `gone`."""
+        return not self.tags_of(iid) and all(c in gone for c in self.children_of.get(iid, ()))
 
     def dangling(self, iid: str) -> bool:
         return not self.tags_of(iid) and not self.children_of.get(iid)
@@ -245,41 +249,4 @@ def select_unused(ctx: LocalContext) -> Selection:
     for iid, arts in ctx.by_id.items():
         if not arts[0].containers:
             _delete_all(ctx, iid, "deleted: unused (no container uses it)", sel)
-    return sel
-
-
-def select_max_size(ctx: LocalContext, max_size: int, pinned: dict[str, str]) -> Selection:
-    """Evict least recently used unused images until the images' unique total fits (docuum)."""
-    sizes: dict[str, int] = {}
-    holders: dict[str, set[str]] = defaultdict(set)
-    for iid, arts in ctx.by_id.items():
-        for b in arts[0].blobs:
-            sizes[b.digest] = b.size
-            holders[b.digest].add(iid)
-    total = sum(sizes.values())
-    sel: Selection = {}
-    if total <= max_size:
-        return sel
-    evicted: set[str] = set()
-    order = sorted(
-        (iid for iid, arts in ctx.by_id.items() if iid not in pinned and not arts[0].containers),
-        key=lambda iid: (ctx.by_id[iid][0].last_used or dt.datetime.min.replace(tzinfo=dt.UTC), iid),
-    )
-    for iid in order:
-        if total <= max_size:
-            break
-        if any(child not in evicted for child in ctx.children_of.get(iid, ())):
-            continue  # a parent goes only with its children
-        evicted.add(iid)
-        freed = sum(sizes[b.digest] for b in ctx.by_id[iid][0].blobs if holders[b.digest] <= evicted)
-        last = ctx.by_id[iid][0].last_used
-        when = f"last used {last:%Y-%m-%d %H:%M}" if last else "never used"
-        _delete_all(
-            ctx,
-            iid,
-            f"deleted: least recently used ({when}); images total {format_bytes(total)} > "
-            f"--max-size {format_bytes(max_size)}",
-            sel,
-        )
-        total -= freed  # a blob is freed once, when its last holder goes
     return sel

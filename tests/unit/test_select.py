@@ -10,6 +10,7 @@ import hashlib
 
 import pytest
 
+from regcollect.engine.budget import Budget, evict
 from regcollect.engine.select import (
     Filter,
     LocalContext,
@@ -17,7 +18,6 @@ from regcollect.engine.select import (
     parse_filters,
     pins,
     select_dangling,
-    select_max_size,
     select_targets,
     select_unused,
 )
@@ -288,39 +288,40 @@ def sized(repo: str, name: str, used_days: float | None, *blobs: tuple[str, int]
     return image(repo, name, "1", blobs=tuple(Blob(d, s) for d, s in blobs), last_used=last, **kw)
 
 
-def test_max_size_evicts_least_recently_used_until_it_fits() -> None:
+def test_max_size_evicts_least_recently_used_until_the_total_fits() -> None:
     old = sized("old", "o", 30, ("b1", 400))
     mid = sized("mid", "m", 20, ("b2", 300))
     new = sized("new", "n", 1, ("b3", 300))
-    sel = select_max_size(ctx(old, mid, new), 700, {})
-    assert set(sel) == {("old", old.digest)}
-    reason = sel[("old", old.digest)].reason
-    assert reason.startswith("deleted: least recently used (last used 2026-10-02 12:00); images total 1 kB")
-    assert reason.endswith("--max-size 700 B")
-    assert select_max_size(ctx(old, mid, new), 1000, {}) == {}
-    assert set(select_max_size(ctx(old, mid, new), 399, {})) == {("old", old.digest), ("mid", mid.digest)}
+    c = ctx(old, mid, new)
+    scope = set(c.by_id)
+    ev = evict(c, Budget(max_size=700), scope, {})
+    assert set(ev.selection) == {("old", old.digest)} and ev.freed == 400
+    assert evict(c, Budget(max_size=1000), scope, {}).selection == {}
+    assert set(evict(c, Budget(max_size=399), scope, {}).selection) == {
+        ("old", old.digest),
+        ("mid", mid.digest),
+    }
 
 
 def test_max_size_counts_a_shared_blob_once_freed_only_with_its_last_holder() -> None:
     a = sized("a", "a", 30, ("shared", 500), ("a1", 100))
     b = sized("b", "b", 20, ("shared", 500), ("b1", 100))
     c = sized("c", "c", 1, ("c1", 100))
+    cx = ctx(a, b, c)
     # total 800: evicting a frees 100 only; b then frees 600
-    assert set(select_max_size(ctx(a, b, c), 650, {})) == {("a", a.digest), ("b", b.digest)}
+    ev = evict(cx, Budget(max_size=650), set(cx.by_id), {})
+    assert set(ev.selection) == {("a", a.digest), ("b", b.digest)} and ev.freed == 700
 
 
-def test_max_size_never_evicts_a_parent_before_its_child_nor_a_pinned_or_used_image() -> None:
-    parent = sized("base", "p", 50, ("p1", 500))
-    child = sized("app", "c", 10, ("c1", 100), children=(parent.digest,))
+def test_max_size_never_evicts_a_pinned_or_used_image_and_says_when_it_cannot_fit() -> None:
     pinned_img = sized("pin", "x", 60, ("x1", 100))
     used = sized("used", "u", 70, ("u1", 100), containers=(STOPPED,))
     never = sized("never", "v", None, ("v1", 100))
-    sel = select_max_size(ctx(parent, child, pinned_img, used, never), 350, {pinned_img.digest: "kept"})
-    assert ("pin", pinned_img.digest) not in sel and ("used", used.digest) not in sel
-    assert sel[("never", never.digest)].reason.startswith("deleted: least recently used (never used)")
-    # The parent came up before its child in LRU order and was passed over; one pass only, so it
-    # stays (less than --max-size asked for, never a broken child).
-    assert set(sel) == {("never", never.digest), ("app", child.digest)}
+    cx = ctx(pinned_img, used, never)
+    ev = evict(cx, Budget(max_size=50), set(cx.by_id), {pinned_img.digest: "kept"})
+    assert ("pin", pinned_img.digest) not in ev.selection and ("used", used.digest) not in ev.selection
+    assert ("never", never.digest) in ev.selection
+    assert ev.unreachable is not None and "still over" in ev.unreachable
 
 
 def test_context_helpers() -> None:
