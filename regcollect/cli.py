@@ -4,6 +4,7 @@ plan -> print -> confirm -> execute -> report flow, and the one place errors bec
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -89,6 +90,7 @@ class PolicyFlags:
     keep_labels: tuple[str, ...]
     unpulled_for: str | None
     order: str | None
+    protect_files: tuple[str, ...] = ()
 
 
 def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,6 +145,14 @@ def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--order",
             type=click.Choice(["created", "semver"]),
             help="What --keep-last ranks by: created time (default) or the tags' semantic versions.",
+        ),
+        click.option(
+            "--protect-file",
+            "protect_files",
+            multiple=True,
+            metavar="FILE",
+            help="Keep the images FILE references, whatever the rules say (- for stdin): "
+            "Kubernetes YAML/JSON, kubectl get pods -o json, compose, Helm output, or one per line.",
         ),
     ]
 
@@ -207,6 +217,15 @@ def build_policy(flags: PolicyFlags, *, required: bool = True) -> Policy | None:
         unpulled_for=flags.unpulled_for,
         order=flags.order,
     )
+    policy = _rules(flags, rule_flags, required)
+    if policy is None or not flags.protect_files:
+        return policy
+    from regcollect.protect import read_files
+
+    return dataclasses.replace(policy, protect=policy.protect + tuple(read_files(flags.protect_files)))
+
+
+def _rules(flags: PolicyFlags, rule_flags: dict[str, Any], required: bool) -> Policy | None:
     if flags.policy_file:
         if flags_given(**rule_flags):
             raise UsageError("--policy and rule flags (--keep-last, --keep-tag, ...) exclude each other")
@@ -257,6 +276,8 @@ def show_plan_and_apply(
 ) -> int:
     """The one flow both sides share: the plan printed is the plan applied."""
     changes = plan.changes
+    for n in plan.notes:
+        console.debug(n)
     if console.output == "text" and not console.quiet:
         console.out(plan_text(plan))
     # Repositories that could not be read were left untouched: the run did not do all that was

@@ -255,6 +255,11 @@ def remote(
     from regcollect.registry.session import plan_remote
 
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
+    if "-" in flags.protect_files and conn["password_stdin"]:
+        raise UsageError(
+            "--protect-file - and --password-stdin both read stdin: give the protect file by name "
+            "(or the password through a credential helper)"
+        )
     policy = build_policy(flags)
     assert policy is not None
     password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
@@ -333,6 +338,11 @@ def local(
 
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
     policy = build_policy(flags, required=False)
+    if policy is None and flags.protect_files:
+        raise UsageError(
+            "--protect-file applies to retention-policy runs (--keep-last, --older-than, --untagged or "
+            "--policy), not to IMAGE, --dangling, --unused or --max-size"
+        )
     opts = LocalOptions(
         targets=list(images),
         repos=flags.repos,
