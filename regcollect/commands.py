@@ -515,3 +515,6 @@ def completion(shell: str) -> None:
     cls = get_completion_class(shell)
     assert cls is not None
     click.echo(cls(cli, {}, "regcollect", "_REGCOLLECT_COMPLETE").source())
+
+
+from regcollect import check_cmd  # noqa: E402, F401 - registers `check` (it uses the options above)
