@@ -32,7 +32,9 @@ BROKEN_INDEX, MISSING_BLOB, ORPHAN_REFERRER, ORPHAN_CHILD, UNREADABLE = (
 BROKEN_PARENT, MISSING_IMAGE, DANGLING = "broken-parent", "missing-image", "dangling"
 FIXABLE = (ORPHAN_REFERRER, ORPHAN_CHILD)
 WHY = {
-    BROKEN_INDEX: "pulls fail on the platforms whose manifest is gone",
+    BROKEN_INDEX: "pulls fail on the platforms whose manifest is gone; re-push the image from its "
+    "source (docker buildx build --push, regctl image copy SRC DST) or `regcollect restore` the "
+    "journal that deleted the child; --fix never deletes it",
     MISSING_BLOB: "pulls fail: the registry lost content the manifest needs",
     ORPHAN_REFERRER: "a signature, attestation or SBOM of nothing: no retention run ever deletes it",
     ORPHAN_CHILD: "a platform manifest of a deleted index: nothing reaches it, it only holds storage",
