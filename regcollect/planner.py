@@ -389,7 +389,7 @@ class _Planner:
             if n in kept_by:
                 if d is not None and d.action is not Action.DELETE:
                     continue  # kept by its own decision
-                keep_reason = kept_by[n] or self._kept_elsewhere(n)
+                keep_reason = self._in_use(a) or kept_by[n] or self._kept_elsewhere(n)
                 if d is None:
                     self._set(a, Action.KEEP, keep_reason, None)
                 else:

@@ -178,7 +178,9 @@ def test_protection_overrides_keep_last_and_keeps_the_tag_that_keep_tags_would_u
     policy = policy_from_flags(
         repos=(), keep_last=1, keep_tags=("stable",), older_than=None, untagged=False, keep_labels=()
     )
-    unprotected = {d.digest: d for d in evaluate(inv, policy, dt.datetime(2026, 2, 1, tzinfo=dt.UTC)).decisions}
+    unprotected = {
+        d.digest: d for d in evaluate(inv, policy, dt.datetime(2026, 2, 1, tzinfo=dt.UTC)).decisions
+    }
     assert unprotected[D1].action is Action.UNTAG  # the case that would break a deployment
     prot = parse_text("reg.example/app:1.4.2\n", "deploy/prod.yaml")
     from dataclasses import replace
@@ -192,7 +194,9 @@ def test_protection_overrides_keep_last_and_keeps_the_tag_that_keep_tags_would_u
 
 def test_the_policy_file_names_protect_files_relative_to_itself(tmp_path: Path):
     (tmp_path / "deploy").mkdir()
-    (tmp_path / "deploy" / "prod.yaml").write_text("kind: Pod\nspec: {containers: [{image: r.example/a:1}]}\n")
+    (tmp_path / "deploy" / "prod.yaml").write_text(
+        "kind: Pod\nspec: {containers: [{image: r.example/a:1}]}\n"
+    )
     (tmp_path / "policy.toml").write_text(
         'protect = ["deploy/prod.yaml"]\n[[rules]]\nrepositories = ["**"]\nkeep_last = 1\n'
     )
