@@ -76,7 +76,14 @@ def check() -> None:
     help="Journals that show deleted indexes, for orphan children (default: every journal in "
     "$XDG_STATE_HOME/regcollect).",
 )
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Findings format.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show each HTTP request on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only findings and errors.")
 @registry_options
@@ -169,7 +176,14 @@ def fix_plan(orphans: list[Finding], target: str, kind: str) -> Plan:
 
 @check.command("local")
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address (default: DOCKER_HOST).")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Findings format.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Show each engine call on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only findings and errors.")
 @handle_errors

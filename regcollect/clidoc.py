@@ -47,14 +47,22 @@ def render() -> str:
         cli.get_help(ctx).replace("Usage: regcollect", "Usage: regcollect", 1),
         "```",
     ]
-    for name in sorted(cli.commands):
-        cmd = cli.commands[name]
+    out += _commands(cli, ctx, "")
+    return "\n".join(out) + "\n"
+
+
+def _commands(group: click.Group, ctx: click.Context, prefix: str) -> list[str]:
+    """Each command, and each command of a group (`check remote`), in name order."""
+    out: list[str] = []
+    for name in sorted(group.commands):
+        cmd = group.commands[name]
+        full = f"{prefix}{name}"
         sub = click.Context(cmd, info_name=name, parent=ctx)
         out += [
             "",
-            f"## regcollect {name}",
+            f"## regcollect {full}",
             "",
-            f"Usage: `regcollect {name} {' '.join(cmd.collect_usage_pieces(sub))}`",
+            f"Usage: `regcollect {full} {' '.join(cmd.collect_usage_pieces(sub))}`",
         ]
         out += ["", inspect.cleandoc(cmd.help or ""), ""]
         opts = [p for p in cmd.params if isinstance(p, click.Option)]
@@ -62,7 +70,9 @@ def render() -> str:
             out += ["| option | meaning |", "|---|---|"]
             out += [_option_row(p) for p in opts]
             out.append("| `-h`, `--help` | Show the help and exit. |")
-    return "\n".join(out) + "\n"
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, sub, f"{full} ")
+    return out
 
 
 if __name__ == "__main__":
