@@ -176,7 +176,7 @@ def rule_from_table(table: dict[str, Any], where: str) -> Rule:
     unpulled_for = _duration(table, "unpulled_for", where)
     order = table.get("order", "created")
     if order not in ORDERS:
-        raise PolicyError(f'{where}: key \'order\' must be "created" or "semver", got {order!r}')
+        raise PolicyError(f"{where}: key 'order' must be \"created\" or \"semver\", got {order!r}")
     untagged = table.get("untagged", False)
     if not isinstance(untagged, bool):
         raise PolicyError(f"{where}: key 'untagged' must be true or false, got {untagged!r}")

@@ -8,7 +8,8 @@ import json
 
 import httpx
 
-from regcollect.check import RemoteCheck, local_findings
+from regcollect.check import local_findings
+from regcollect.check_remote import RemoteCheck
 from regcollect.registry.api import DistributionApi
 from regcollect.registry.client import RegistryClient
 from tests.support.fakeoci import OCI_MANIFEST, FakeRegistry, canonical, digest
