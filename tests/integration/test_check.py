@@ -174,3 +174,22 @@ def test_apply_rechecks_a_kept_index_whose_child_vanished_after_the_plan(registr
     p.image(ok, "old", created=ts(9))
     p.index(ok, "current", [p.image(ok, created=ts(1), arch="amd64")])
     assert run("remote", host, "--repo", ok, "--keep-last", "1", "--yes").code == 0
+
+
+def test_check_local_finds_a_container_whose_image_is_gone_and_a_dangling_image(engine, run):
+    from tests.support.dockertar import busybox_layer, load_image
+
+    name = unique("chkl")
+    img = load_image(engine, f"{name}/run:v1", created=ts(5), layers=[busybox_layer()], cmd=["/bin/true"])
+    loose = load_image(engine, None, created=ts(5), labels={"suite": name})
+    c = engine.containers.create(img.id, network_mode="none", name=name)
+    try:
+        engine.images.remove(img.id, force=True)  # docker rmi -f: the stopped container stays
+        r = run("check", "local", "-o", "json")
+        assert r.code == 4, r.out + r.err
+        found = {(f["kind"], f["digest"]): f for f in r.json()["findings"]}
+        assert f"container {name}" in found[("missing-image", img.id)]["detail"]
+        assert found[("dangling", loose.id)]["bytes"] > 0
+    finally:
+        c.remove(force=True)
+        engine.images.remove(loose.id, force=True)

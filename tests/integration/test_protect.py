@@ -140,3 +140,29 @@ def test_protect_file_errors_stop_before_anything_is_contacted(run, tmp_path):
     assert r.code == 2
     assert "--protect-file - and --password-stdin both read stdin" in r.err
     assert "secret" not in r.out + r.err
+
+
+def test_locally_a_protected_tag_survives_keep_last(engine, run, tmp_path):
+    from tests.support.dockertar import load_image
+
+    repo = unique("lprot") + "/svc"
+    imgs = [load_image(engine, f"{repo}:v{i}", created=ts(50 - i)) for i in range(3)]
+    (tmp_path / "compose.yaml").write_text(f"services:\n  svc:\n    image: {repo}:v0\n")
+    r = run(
+        "local", "--repo", repo, "--keep-last", "1", "--protect-file", str(tmp_path / "compose.yaml"), "--yes"
+    )
+    assert r.code == 0, r.out + r.err
+    assert "kept: in use (from" in r.out
+    left = {t for i in imgs for t in _tags(engine, i.id)}
+    assert left == {f"{repo}:v0", f"{repo}:v2"}
+    r = run("local", "--dangling", "--protect-file", str(tmp_path / "compose.yaml"), "--dry-run")
+    assert r.code == 2 and "--protect-file applies to retention-policy runs" in r.err
+
+
+def _tags(engine, image_id: str) -> list[str]:
+    import docker
+
+    try:
+        return engine.images.get(image_id).tags
+    except docker.errors.ImageNotFound:
+        return []
