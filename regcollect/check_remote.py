@@ -25,7 +25,7 @@ from regcollect.check import (
 )
 from regcollect.errors import AuthError, ConnectError, NotFound, RegcollectError, RegistryError
 from regcollect.model import Artifact, Kind, subject_from_tag
-from regcollect.registry.api import RegistryApi, Version
+from regcollect.registry.api import RegistryApi
 from regcollect.registry.client import INDEX_TYPES, Manifest, is_digest
 
 
@@ -148,7 +148,10 @@ class RemoteCheck:
         await asyncio.gather(*(self._subject(repo, d, n, nodes, found) for d, n in list(nodes.items())))
         if self.blobs:
             await self._blobs(repo, nodes, found)
-        found.extend(await self._orphan_children(repo, nodes, listing.versions))
+        found.extend(await self._orphan_children(repo, nodes))
+        for f in found:  # APIs that delete by version id (GitHub) need it for --fix
+            if f.artifact is not None and f.digest in listing.versions:
+                f.artifact.version_id = listing.versions[f.digest].id
         return found
 
     async def _digest_of(self, repo: str, tag: str) -> str:
@@ -215,9 +218,7 @@ class RemoteCheck:
             if gone:
                 found.append(Finding(MISSING_BLOB, repo, d, tuple(n.tags), f"blob {', '.join(gone)} is gone"))
 
-    async def _orphan_children(
-        self, repo: str, nodes: dict[str, Node], versions: dict[str, Version]
-    ) -> list[Finding]:
+    async def _orphan_children(self, repo: str, nodes: dict[str, Node]) -> list[Finding]:
         """Children of indexes a journal shows deleted, now untagged and named by nothing visible."""
         out: list[Finding] = []
         named = {c for n in nodes.values() for c in n.children} | {n.subject for n in nodes.values()}
@@ -237,7 +238,6 @@ class RemoteCheck:
                 if n.tags or c in named or n.subject or any(f.digest == c for f in out):
                     continue
                 art = _artifact(repo, c, n, Kind.INDEX if n.children else Kind.IMAGE, None)
-                art.version_id = versions[c].id if c in versions else None
                 out.append(
                     Finding(ORPHAN_CHILD, repo, c, (), f"child of deleted index {index}", artifact=art)
                 )

@@ -193,3 +193,43 @@ def test_check_local_finds_a_container_whose_image_is_gone_and_a_dangling_image(
     finally:
         c.remove(force=True)
         engine.images.remove(loose.id, force=True)
+
+
+def test_check_works_through_the_github_api_and_fix_deletes_by_version_id(run):
+    """The same findings through another RegistryApi: GitHub lists untagged versions (the OCI
+    referrer of the release is one) and deletes by version id."""
+    from tests.support.ghcr.demo import PAT, seed_demo
+    from tests.support.ghcr.server import GhcrEmulator
+
+    with GhcrEmulator() as e:
+        s = seed_demo(e)
+
+        def check(*args: str):
+            return run(
+                "check",
+                "remote",
+                e.registry_host,
+                "--api",
+                "github",
+                "--api-url",
+                e.api_url,
+                "--repo",
+                "acme/app",
+                *args,
+                "--password-stdin",
+                input=PAT + "\n",
+            )
+
+        clean = check("-o", "json")
+        assert clean.code == 0, clean.out + clean.err
+        release = e.version("acme/app", s.refs["app:v1.2.0"])
+        e.store.delete_version(release, e.now())
+        r = check("-o", "json")
+        assert r.code == 4, r.out + r.err
+        orphans = {f["digest"] for f in r.json()["findings"] if f["kind"] == "orphan-referrer"}
+        expected = {s.refs[k] for k in ("app:v1.2.0.sig", "app:v1.2.0.att", "app:v1.2.0/referrer")}
+        assert orphans == expected
+        fixed = check("--fix", "--yes")
+        assert fixed.code == 0, fixed.out + fixed.err
+        assert all(e.version("acme/app", d).state != "active" for d in expected)
+        assert e.version("acme/app", s.refs["app:v1.1.0"]).state == "active"
