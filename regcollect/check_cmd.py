@@ -53,6 +53,16 @@ def _code(remaining: list[Finding], errors: list[str]) -> int:
     return EXIT_STATE if remaining else (EXIT_FAILED if errors else EXIT_OK)
 
 
+_output = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Findings format.",
+)
+
+
 @cli.group()
 def check() -> None:
     """Find what is broken: indexes missing children, orphan signatures, lost blobs, broken images.
@@ -77,14 +87,7 @@ def check() -> None:
     help="Journals that show deleted indexes, for orphan children (default: every journal in "
     "$XDG_STATE_HOME/regcollect).",
 )
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Findings format.",
-)
+@_output
 @click.option("--verbose", "-v", is_flag=True, help="Show each HTTP request on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only findings and errors.")
 @registry_options
@@ -177,14 +180,7 @@ def fix_plan(orphans: list[Finding], target: str, kind: str) -> Plan:
 
 @check.command("local")
 @click.option("--host", "-H", metavar="URL", help="Docker Engine address (default: DOCKER_HOST).")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Findings format.",
-)
+@_output
 @click.option("--verbose", "-v", is_flag=True, help="Show each engine call on stderr.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only findings and errors.")
 @handle_errors
