@@ -4,6 +4,7 @@ plan -> print -> confirm -> execute -> report flow, and the one place errors bec
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -89,6 +90,7 @@ class PolicyFlags:
     keep_labels: tuple[str, ...]
     unpulled_for: str | None
     order: str | None
+    protect_files: tuple[str, ...] = ()
 
 
 def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -143,6 +145,14 @@ def policy_options(f: Callable[..., Any]) -> Callable[..., Any]:
             "--order",
             type=click.Choice(["created", "semver"]),
             help="What --keep-last ranks by: created time (default) or the tags' semantic versions.",
+        ),
+        click.option(
+            "--protect-file",
+            "protect_files",
+            multiple=True,
+            metavar="FILE",
+            help="Keep the images FILE references, whatever the rules say (- for stdin): "
+            "Kubernetes YAML/JSON, kubectl get pods -o json, compose, Helm output, or one per line.",
         ),
     ]
 
@@ -209,6 +219,17 @@ def build_policy(flags: PolicyFlags, *, required: bool = True, protect_only: boo
         unpulled_for=flags.unpulled_for,
         order=flags.order,
     )
+    policy = _rules(flags, rule_flags, required, protect_only)
+    if policy is None or not flags.protect_files:
+        return policy
+    from regcollect.protect import read_files
+
+    return dataclasses.replace(policy, protect=policy.protect + tuple(read_files(flags.protect_files)))
+
+
+def _rules(
+    flags: PolicyFlags, rule_flags: dict[str, Any], required: bool, protect_only: bool = False
+) -> Policy | None:
     if flags.policy_file:
         if flags_given(**rule_flags):
             raise UsageError("--policy and rule flags (--keep-last, --keep-tag, ...) exclude each other")
@@ -220,8 +241,8 @@ def build_policy(flags: PolicyFlags, *, required: bool = True, protect_only: boo
         if not required:
             return None
         raise UsageError(
-            "no retention rule: give --keep-last, --older-than or --untagged, or --policy FILE "
-            "(regcollect never deletes everything)"
+            "no retention rule: give --keep-last, --older-than, --unpulled-for or --untagged, or "
+            "--policy FILE (regcollect never deletes everything)"
         )
     if flags.keep_last is not None and flags.keep_last < 0:
         raise UsageError(f"--keep-last must not be negative, got {flags.keep_last}")
@@ -262,6 +283,8 @@ def show_plan_and_apply(
 ) -> int:
     """The one flow both sides share: the plan printed is the plan applied."""
     changes = plan.changes
+    for n in plan.notes:
+        console.debug(n)
     if console.output == "text" and not console.quiet:
         console.out(plan_text(plan))
     # Repositories that could not be read were left untouched: the run did not do all that was

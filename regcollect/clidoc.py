@@ -47,16 +47,27 @@ def render() -> str:
         cli.get_help(ctx).replace("Usage: regcollect", "Usage: regcollect", 1),
         "```",
     ]
-    from regcollect.watchcmd import watch  # `regcollect local watch`, routed by the local command
+    out += _commands(cli, ctx, "")
+    return "\n".join(out) + "\n"
 
-    listed = sorted([*((n, c) for n, c in cli.commands.items()), ("local watch", watch)])
-    for name, cmd in listed:
+
+def _commands(group: click.Group, ctx: click.Context, prefix: str) -> list[str]:
+    """Each command, and each command of a group (`check remote`), in name order."""
+    out: list[str] = []
+    listed = dict(group.commands)
+    if group is cli:
+        from regcollect.watchcmd import watch  # `regcollect local watch`, routed by the local command
+
+        listed["local watch"] = watch
+    for name in sorted(listed):
+        cmd = listed[name]
+        full = f"{prefix}{name}"
         sub = click.Context(cmd, info_name=name, parent=ctx)
         out += [
             "",
-            f"## regcollect {name}",
+            f"## regcollect {full}",
             "",
-            f"Usage: `regcollect {name} {' '.join(cmd.collect_usage_pieces(sub))}`",
+            f"Usage: `regcollect {full} {' '.join(cmd.collect_usage_pieces(sub))}`",
         ]
         out += ["", inspect.cleandoc(cmd.help or ""), ""]
         opts = [p for p in cmd.params if isinstance(p, click.Option)]
@@ -64,7 +75,9 @@ def render() -> str:
             out += ["| option | meaning |", "|---|---|"]
             out += [_option_row(p) for p in opts]
             out.append("| `-h`, `--help` | Show the help and exit. |")
-    return "\n".join(out) + "\n"
+        if isinstance(cmd, click.Group):
+            out += _commands(cmd, sub, f"{full} ")
+    return out
 
 
 if __name__ == "__main__":

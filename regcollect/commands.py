@@ -257,6 +257,11 @@ def remote(
     from regcollect.registry.session import plan_remote
 
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
+    if "-" in flags.protect_files and conn["password_stdin"]:
+        raise UsageError(
+            "--protect-file - and --password-stdin both read stdin: give the protect file by name "
+            "(or the password through a credential helper)"
+        )
     policy = build_policy(flags)
     assert policy is not None
     password = _password(conn["username"], conn["password_stdin"], dry_run, yes)
@@ -356,6 +361,11 @@ def local(
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
     budget = max_size is not None or min_free is not None
     policy = build_policy(flags, required=False, protect_only=budget)
+    if policy is None and flags.protect_files:
+        raise UsageError(
+            "--protect-file applies to retention-policy runs (--keep-last, --older-than, --untagged or "
+            "--policy), not to IMAGE, --dangling, --unused or a budget alone"
+        )
     opts = LocalOptions(
         targets=list(images),
         repos=flags.repos,
@@ -532,3 +542,6 @@ def completion(shell: str) -> None:
     cls = get_completion_class(shell)
     assert cls is not None
     click.echo(cls(cli, {}, "regcollect", "_REGCOLLECT_COMPLETE").source())
+
+
+from regcollect import check_cmd  # noqa: E402, F401 - registers `check` (it uses the options above)

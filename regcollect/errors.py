@@ -5,6 +5,7 @@
     |   +-- PolicyError
     |   +-- ReferenceError_
     |   +-- ConfirmationRequired
+    +-- StateError                  exit 4  finished; the state is not what was asked
     +-- ConnectError                exit 3  could not connect, TLS failed, or the answer was unreadable
     +-- AuthError                   exit 3  bad credentials or a missing permission
     +-- RegistryError               exit 1  the registry refused an operation (carries status and code)
@@ -44,6 +45,12 @@ class ReferenceError_(UsageError):  # noqa: N801 - avoid shadowing the builtin R
 
 class ConfirmationRequired(UsageError):
     pass
+
+
+class StateError(RegcollectError):
+    """Finished, but what should hold afterwards does not (a kept tag that no longer resolves)."""
+
+    exit_code = EXIT_STATE
 
 
 class ConnectError(RegcollectError):

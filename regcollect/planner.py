@@ -26,6 +26,7 @@ from regcollect.errors import PolicyError
 from regcollect.globs import tag_matches
 from regcollect.model import Artifact, Inventory, Kind
 from regcollect.policy import Policy, Rule
+from regcollect.protect import pins
 from regcollect.semver import highest
 from regcollect.units import format_duration
 
@@ -77,6 +78,7 @@ class Plan:
     errors: list[str] = field(default_factory=list)  # repositories that could not be read
     stats: dict[str, Any] = field(default_factory=dict)  # requests the plan cost, quota left
     api: dict[str, str] = field(default_factory=dict)  # remote: how the registry is listed and deleted
+    notes: list[str] = field(default_factory=list)  # for -v: protected references that kept nothing
 
     def count(self, action: Action) -> int:
         return sum(1 for d in self.decisions if d.action is action)
@@ -123,8 +125,10 @@ class _Planner:
         policy: Policy,
         now: dt.datetime,
         selection: dict[tuple[str, str], Selected] | None = None,
+        in_use: dict[str, str] | None = None,
     ):
         self.inv = inventory
+        self.in_use = in_use or {}  # pins from protect files: their tags stay too
         self.policy = policy
         self.selection = selection
         self.now = now
@@ -227,7 +231,7 @@ class _Planner:
             if chosen is None:
                 if not _is_follower(a, pointed, self.node(a)):
                     self._set(a, Action.KEEP, "kept: not selected", None)
-            elif pin and chosen.action is Action.DELETE:
+            elif pin and (chosen.action is Action.DELETE or self._in_use(a)):
                 self._set(a, Action.KEEP, pin, None)
             else:
                 gone = a.tags if chosen.remove_tags is None else chosen.remove_tags
@@ -235,11 +239,21 @@ class _Planner:
 
     def _pin(self, a: Artifact) -> str | None:
         """Kept whatever the policy says: pinned by digest (any repository) or repo@digest."""
-        return self.inv.pinned.get(f"{a.repository}@{a.digest}") or self.inv.pinned.get(a.digest)
+        return (
+            self.inv.pinned.get(f"{a.repository}@{a.digest}")
+            or self.inv.pinned.get(a.digest)
+            or self._in_use(a)
+        )
+
+    def _in_use(self, a: Artifact) -> str | None:
+        """Deployed: the digest stays and so do its tags (a pod re-pulls app:1.4.2 by tag)."""
+        if not self.in_use:
+            return None
+        return self.in_use.get(f"{a.repository}@{a.digest}") or self.in_use.get(a.digest)
 
     def _set(self, a: Artifact, action: Action, reason: str, rule: Rule | None, **kw: Any) -> None:
         pin = self._pin(a)
-        if pin and action is Action.DELETE:
+        if pin and (action is Action.DELETE or (action is Action.UNTAG and self._in_use(a))):
             action, reason, kw = Action.KEEP, pin, {"age": kw.get("age")}
         self.decisions[id(a)] = Decision(a, action, reason, rule=rule.origin if rule else None, **kw)
 
@@ -375,7 +389,7 @@ class _Planner:
             if n in kept_by:
                 if d is not None and d.action is not Action.DELETE:
                     continue  # kept by its own decision
-                keep_reason = kept_by[n] or self._kept_elsewhere(n)
+                keep_reason = self._in_use(a) or kept_by[n] or self._kept_elsewhere(n)
                 if d is None:
                     self._set(a, Action.KEEP, keep_reason, None)
                 else:
@@ -483,10 +497,11 @@ def evaluate(
     and presets); pinned artifacts are kept either way, and reach and bytes are the same."""
     # Planning allocates a decision per artifact and no cycles; the cyclic collector's repeated
     # scans of a million fresh objects cost a third of the time at that scale (measured).
+    in_use, notes = pins(inventory, policy.protect) if policy.protect else ({}, [])
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
-        planner = _Planner(inventory, policy, now, selection)
+        planner = _Planner(inventory, policy, now, selection, in_use)
         untouched = planner.base()
         planner.reach()
         planner.depths()
@@ -504,4 +519,5 @@ def evaluate(
         warnings=list(inventory.warnings) + planner.warnings,
         untouched_repositories=sorted(untouched),
         errors=list(inventory.errors),
+        notes=notes,
     )

@@ -16,6 +16,7 @@ from typing import Any
 
 from regcollect.errors import PolicyError
 from regcollect.globs import repo_matches
+from regcollect.protect import Protected, read_files
 from regcollect.units import format_duration, parse_duration
 
 RULE_KEYS = {
@@ -112,6 +113,7 @@ class Policy:
     rules: tuple[Rule, ...]
     source: str = "flags"
     registry: dict[str, str] = field(default_factory=dict)  # [registry]: api, api_url
+    protect: tuple[Protected, ...] = ()  # in-use references: kept whatever the rules say
     _cache: dict[str, Rule | None] = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, repository: str, aliases: tuple[str, ...] | list[str] = ()) -> Rule | None:
@@ -127,7 +129,10 @@ class Policy:
         return [p for r in self.rules for p in r.repositories]
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "rules": [r.to_json() for r in self.rules]}
+        doc: dict[str, Any] = {"source": self.source, "rules": [r.to_json() for r in self.rules]}
+        if self.protect:
+            doc["protect"] = sorted({p.source for p in self.protect})
+        return doc
 
 
 def _check_rule(rule: Rule, where: str) -> Rule:
@@ -219,9 +224,14 @@ def load_policy(path: str | Path) -> Policy:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{p}: malformed TOML: {exc}") from None
-    unknown = sorted(set(data) - {"rules", "registry"})
+    unknown = sorted(set(data) - {"rules", "registry", "protect"})
     if unknown:
-        raise PolicyError(f"{p}: unknown top-level key '{unknown[0]}' (expected [[rules]] and [registry])")
+        raise PolicyError(
+            f"{p}: unknown top-level key '{unknown[0]}' (expected [[rules]], [registry] and protect)"
+        )
+    # Protect files are named relative to the policy file, so a repository's policy and its
+    # deploy manifests travel together.
+    protect = tuple(read_files(_str_list(data.get("protect", []), str(p), "protect"), base=p.parent))
     registry = _registry_table(data.get("registry", {}), f"{p}: [registry]")
     rules_raw = data.get("rules")
     if not rules_raw:
@@ -229,7 +239,7 @@ def load_policy(path: str | Path) -> Policy:
     if not isinstance(rules_raw, list) or not all(isinstance(r, dict) for r in rules_raw):
         raise PolicyError(f"{p}: 'rules' must be an array of tables ([[rules]])")
     rules = tuple(rule_from_table(table, f"{p}: rule {i}") for i, table in enumerate(rules_raw, start=1))
-    return Policy(rules=rules, source=str(p), registry=registry)
+    return Policy(rules=rules, source=str(p), registry=registry, protect=protect)
 
 
 def _registry_table(table: Any, where: str) -> dict[str, str]:

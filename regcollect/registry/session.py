@@ -4,6 +4,7 @@ one event loop so the connection pool and tokens serve every phase.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib
 from collections.abc import Callable
@@ -11,9 +12,10 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from regcollect.cache import FactCache
-from regcollect.errors import UsageError
-from regcollect.executor import Report, execute
-from regcollect.planner import Plan, evaluate
+from regcollect.errors import RegcollectError, StateError, UsageError
+from regcollect.executor import DONE, Report, execute
+from regcollect.model import Kind
+from regcollect.planner import Action, Plan, evaluate
 from regcollect.policy import Policy
 from regcollect.registry.api import DistributionApi, RegistryApi
 from regcollect.registry.auth import RegistryAuth
@@ -162,4 +164,44 @@ async def apply_remote(
         )
     if report.count("done") and api.gc_note:
         notes.append(api.gc_note)
+    broken, moved = await recheck(api, plan, report)
+    notes.extend(moved)
+    if broken:
+        notes.extend(broken)
+        if report.fatal is None:
+            shown = "; ".join(broken[:10]) + (f"; and {len(broken) - 10} more" if len(broken) > 10 else "")
+            report.fatal = StateError(f"after the run, {len(broken)} kept reference(s) are broken: {shown}")
     return report, notes
+
+
+async def recheck(api: RegistryApi, plan: Plan, report: Report) -> tuple[list[str], list[str]]:
+    """(broken, moved) in the repositories the run changed: each tag the plan kept still resolves
+    (to its digest, or to content pushed since, while the kept digest stays), and each kept
+    index's children exist. HEAD only. Whoever broke it, a nightly job must hear of it."""
+    touched = {o.decision.repository for o in report.outcomes if o.status == DONE}
+    kept = [d for d in plan.decisions if d.repository in touched and d.action is not Action.DELETE]
+    checks = [(d, "tag", t) for d in kept for t in d.kept_tags]
+    checks += [(d, "child", c) for d in kept if d.artifact.kind is Kind.INDEX for c in d.artifact.children]
+    heads = await asyncio.gather(
+        *(api.client.head_manifest(d.repository, ref) for d, _, ref in checks), return_exceptions=True
+    )
+    broken: list[str] = []
+    moved: list[str] = []
+    for (d, what, ref), now in zip(checks, heads, strict=True):
+        if isinstance(now, BaseException):
+            if not isinstance(now, RegcollectError):
+                raise now
+            moved.append(f"could not re-check {d.repository} {what} {ref}: {now}")
+        elif what == "child":
+            if now is None:
+                broken.append(f"kept index {d.artifact.label()} names child {ref}, which is gone")
+        elif now is None:
+            broken.append(f"kept tag {d.repository}:{ref} no longer resolves (it named {d.digest})")
+        elif now != d.digest:
+            if await api.client.head_manifest(d.repository, d.digest) is None:
+                broken.append(f"kept {d.repository}@{d.digest} (tag {ref}) is gone")
+            else:
+                moved.append(
+                    f"kept tag {d.repository}:{ref} moved since the plan (to {now}); {d.digest} stays"
+                )
+    return broken, moved
