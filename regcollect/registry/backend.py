@@ -1,10 +1,9 @@
 """Apply plan items to a registry through its RegistryApi: re-verify, delete, untag portably.
 
-Re-verification, two parts. Per repository, refreshed every VERIFY_EVERY changes or SNAPSHOT_AGE
-seconds: list the tags again (or take this run's own listing if it is younger than SNAPSHOT_AGE:
-a plan made seconds ago need not be listed twice) and resolve every tag that is new since the
-plan and every tag the plan keeps (from the listing where the API names digests, else with a
-HEAD); a
+Re-verification, two parts. Per repository, refreshed when older than SNAPSHOT_AGE seconds: list
+the tags again and resolve every tag that is new since the plan and every tag the plan keeps (from
+the listing where the API names digests, else with a HEAD), or take this run's own listing and
+resolutions when they are younger than that (a plan made seconds ago is not read twice); a
 delete is skipped ("changed since plan") when such a tag now points at its digest (a rollback of
 `latest` onto an old image), or at new content that needs it (an index whose children include
 it). Per item, just before the change (`--verify item`, the default): every tag the plan saw on
@@ -31,7 +30,6 @@ from regcollect.planner import Action, Decision, Plan
 from regcollect.registry.api import RegistryApi
 from regcollect.registry.client import OCI_MANIFEST, sha256_digest
 
-VERIFY_EVERY = 50
 SNAPSHOT_AGE = 15.0  # seconds: a change to the tags older than this before a delete is always seen
 EMPTY_CONFIG = b"{}"
 EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
@@ -71,7 +69,6 @@ class RemoteBackend:
         self._snapshot: dict[str, asyncio.Task[dict[str, str]]] = {}
         self._taken: dict[str, float] = {}
         self._moved: dict[str, dict[str, str]] = defaultdict(dict)  # repo -> digest -> why unsafe
-        self._uses: dict[str, int] = defaultdict(int)
         self._probed: dict[str, asyncio.Task[None]] = {}
         self.leftover_throwaways: list[str] = []
 
@@ -117,9 +114,8 @@ class RemoteBackend:
 
     async def verify(self, d: Decision) -> str | None:
         repo, digest = d.repository, d.digest
-        self._uses[repo] += 1
         stale = time.monotonic() - self._taken.get(repo, time.monotonic()) > SNAPSHOT_AGE
-        if self._uses[repo] % VERIFY_EVERY == 0 or stale:
+        if stale:
             self._snapshot.pop(repo, None)  # refresh: a long run re-reads the repository
         unsafe = await self._once(self._snapshot, repo, self._take_snapshot)
         if d.action is Action.DELETE:

@@ -16,7 +16,7 @@ from typing import Any
 from regcollect.cache import FactCache
 from regcollect.errors import NotFound, RegcollectError, RegistryError
 from regcollect.model import Artifact, Blob, Inventory, Kind, subject_from_tag
-from regcollect.registry.api import RegistryApi
+from regcollect.registry.api import Listing, RegistryApi
 from regcollect.registry.client import CONFIG_CAP, INDEX_TYPES, Manifest, is_digest
 from regcollect.units import parse_time
 
@@ -125,7 +125,7 @@ class RemoteDiscovery:
 
     async def repository(self, repo: str) -> list[Artifact]:
         listing = await self.api.listing(repo)
-        self.client.recent[repo] = (time.monotonic(), listing)
+        read_at = time.monotonic()
         tags = list(listing.tags)
         # Where the API names a tag's digest, the manifest is read by digest (content-addressed,
         # so from the cache on a warm run: no request at all); elsewhere the tag is resolved.
@@ -146,6 +146,10 @@ class RemoteDiscovery:
             if self.cache and not known:
                 self.cache.put_tag_hint(self.client.host, repo, tag, m.digest)
             by_digest.setdefault(m.digest, (m, []))[1].append(tag)
+        # What this run saw, for verification to reuse while fresh (registry/backend.py): the
+        # listing's time, the digests as resolved just after it.
+        seen: dict[str, str | None] = {t: m.digest for m, ts in by_digest.values() for t in ts}
+        self.client.recent[repo] = (read_at, Listing(tags=seen, versions=listing.versions))
         arts: dict[str, Artifact] = {}
         await asyncio.gather(*(self._add(repo, m, sorted(t), arts, None) for m, t in by_digest.values()))
         # Untagged versions the API lists and no tag reached (children of untagged indexes,

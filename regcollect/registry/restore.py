@@ -132,7 +132,26 @@ def items_from(records: list[dict[str, Any]], warn: Callable[[str], None] | None
             item.tags = sorted(set(item.tags) | set(new.tags))
             if new.action == "delete":
                 item.action, item.version_id = "delete", new.version_id or item.version_id
-    return sorted(items.values(), key=lambda i: (i.order, i.repository, i.digest))
+    return sorted(items.values(), key=_restore_order(list(items.values())))
+
+
+def _restore_order(items: list[RestoreItem]) -> Any:
+    """What a manifest names must exist before it is PUT: a child before its index, an inner
+    index before the outer one, a subject before its referrers. The key: (referrer?, how many
+    levels of the journal's own manifests it stands on, repository, digest)."""
+    named: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for i in items:
+        _, manifests = _needs(i)
+        named[(i.repository, i.digest)] = [(i.repository, m) for m in manifests]
+    level: dict[tuple[str, str], int] = {}
+
+    def depth(node: tuple[str, str], seen: frozenset[tuple[str, str]] = frozenset()) -> int:
+        if node not in level:
+            below = [c for c in named.get(node, []) if c in named and c not in seen]
+            level[node] = 1 + max((depth(c, seen | {node}) for c in below), default=-1)
+        return level[node]
+
+    return lambda i: (i.order == 2, depth((i.repository, i.digest)), i.repository, i.digest)
 
 
 def _needs(item: RestoreItem) -> tuple[list[str], list[str]]:

@@ -133,6 +133,7 @@ def request_stats(api: RegistryApi) -> dict[str, object]:
     stats: dict[str, object] = {
         "requests": api.client.requests,
         "manifest_gets": api.client.manifest_gets,
+        "in_flight_peak": api.client.limiter.peak,
     }
     rest = getattr(api, "rest", None)
     if rest is not None:

@@ -154,11 +154,6 @@ def test_a_deletion_is_restored_from_the_journal_by_pushing_it_back(emu, run, tm
     assert "0 to restore" in restore(run, journal).out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="restore.py orders all indexes alike (by digest), so an outer index may be PUT before the "
-    "inner index it names, and the registry refuses it (MANIFEST_BLOB_UNKNOWN); reported to the lead",
-)
 def test_a_nested_index_is_restored_after_the_index_it_names(run, tmp_path: Path) -> None:
     with HarborEmulator() as e:
         for hours in range(48):  # content whose outer index sorts first, so the order matters

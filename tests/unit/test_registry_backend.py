@@ -345,7 +345,7 @@ def test_a_kept_tag_moved_onto_a_doomed_digest_saves_it() -> None:
 
 
 def test_a_long_run_reads_the_repository_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(backend_mod, "VERIFY_EVERY", 2)
+    monkeypatch.setattr(backend_mod, "SNAPSHOT_AGE", 0.0)  # every check finds the snapshot stale
     reg = FakeRegistry()
     a = reg.image("team/app", salt="a")
     b = reg.image("team/app", salt="b")
