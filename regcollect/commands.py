@@ -187,6 +187,7 @@ def _remote_flow(
     from regcollect.cache import FactCache
     from regcollect.registry.session import apply_remote, open_api
 
+    opts.use_cache = use_cache  # vendors that keep facts of their own (GitLab tag details) honour it
     cache = FactCache() if use_cache else None
     with asyncio.Runner() as runner:
         api = open_api(opts)

@@ -160,6 +160,11 @@ class GitHubApi:
     async def repositories(self, patterns: list[str]) -> list[str]:
         out: set[str] = set()
         for p in patterns:
+            if p.startswith("*"):
+                raise UsageError(
+                    "name the packages: --repo OWNER/PACKAGE-GLOB (e.g. --repo 'acme/*'), or "
+                    "repositories = [...] in the policy file; a ghcr.io run never guesses the owner"
+                )
             owner, _ = self.split(p)
             if has_wildcard(owner):
                 raise UsageError(f"--repo {p!r}: name the owner exactly (acme/*), not a pattern")

@@ -158,7 +158,8 @@ def retry_after(resp: httpx.Response) -> float | None:
     for name in ("x-retry-after", "x-ratelimit-reset"):
         raw = h.get(name, "").strip()
         if raw.isdigit() and (name == "x-retry-after" or h.get("x-ratelimit-remaining") == "0"):
-            return max(float(raw) - time.time(), 0.0)
+            # A Unix time (Docker Hub, GitHub); a small number is seconds from now.
+            return float(raw) if int(raw) < 10**9 else max(float(raw) - time.time(), 0.0)
     return None
 
 

@@ -256,3 +256,16 @@ def test_a_person_watching_is_told_when_an_answer_is_slow(monkeypatch: pytest.Mo
 
     run(main())
     assert told == ["still waiting for reg.test to answer GET /v2/ ..."]
+
+
+def test_retry_after_reads_seconds_dates_and_unix_times() -> None:
+    import time as _time
+
+    def resp(**h: str) -> httpx.Response:
+        return httpx.Response(429, headers=h, request=httpx.Request("GET", "https://reg.test/"))
+
+    assert http_mod.retry_after(resp(**{"Retry-After": "7"})) == 7
+    assert http_mod.retry_after(resp(**{"X-Retry-After": "12"})) == 12  # seconds, not 1970
+    later = http_mod.retry_after(resp(**{"X-Retry-After": str(int(_time.time()) + 30)}))
+    assert later is not None and 25 <= later <= 31
+    assert http_mod.retry_after(resp()) is None
