@@ -20,7 +20,6 @@ from urllib.parse import quote, urlsplit
 from regcollect.errors import AuthError, DeleteDisabled, NotFound, RegistryError, UsageError
 from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import Listing, Version
-from regcollect.registry.auth import RegistryAuth
 from regcollect.registry.client import (
     Manifest,
     RegistryClient,
@@ -31,7 +30,8 @@ from regcollect.registry.client import (
 )
 from regcollect.registry.credentials import resolve
 from regcollect.registry.dockerhub_rest import TOKEN_FIX, HubRest, IncompleteListing
-from regcollect.registry.http import check, is_loopback, redact_url, server_errors, tls_verify
+from regcollect.registry.http import check, is_loopback, redact_url, server_errors
+from regcollect.registry.opening import api_origin, registry_client, rest_settings
 from regcollect.units import parse_time
 
 DEFAULT_API = "https://hub.docker.com"
@@ -298,36 +298,20 @@ def open_dockerhub(opts: Any) -> DockerHubApi:
             f"does not accept: pass -u USER --password-stdin with a token instead; {TOKEN_FIX}"
         )
     api_url = (opts.api_url or DEFAULT_API).rstrip("/")
-    api_base = base_url(api_url, insecure=False) if "://" in api_url else None
-    if api_base is None:
-        raise UsageError(f"--api-url {redact_url(api_url)!r}: expected a URL such as {DEFAULT_API}")
+    api_base, api_path = api_origin(api_url, DEFAULT_API)
     api_host = urlsplit(api_base).hostname or ""
     if api_base.startswith("http://") and not (opts.insecure or is_loopback(api_host)):
         raise UsageError(
             f"--api-url {redact_url(api_url)!r} is plain HTTP: the login would cross the network "
             "unencrypted (use https://, or --insecure on a trusted network)"
         )
-    client = HubRegistryClient(
-        registry,
-        auth=RegistryAuth(creds, base=base, insecure=opts.insecure, log=opts.log),
-        insecure=opts.insecure,
-        ca_cert=opts.ca_cert,
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        log=opts.log,
-        notice=opts.notice,
-    )
+    client = registry_client(opts, creds, cls=HubRegistryClient, registry=registry)
     rest = HubRest(
         api_base,
-        api_url[len(api_base) :],
+        api_path,
         creds.username if creds.password else None,
         creds.password,
         say=opts.note,
-        verify=tls_verify(opts.insecure, opts.ca_cert),
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        max_wait=opts.max_wait,
-        log=opts.log,
-        notice=opts.notice,
+        **rest_settings(opts),
     )
     return DockerHubApi(client, rest)

@@ -22,10 +22,11 @@ from urllib.parse import quote
 from regcollect.errors import AuthError, NotFound, RegistryError, UsageError
 from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import Listing, Version
-from regcollect.registry.auth import Credentials, RegistryAuth
+from regcollect.registry.auth import Credentials
 from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_repository, valid_tag
 from regcollect.registry.credentials import resolve
-from regcollect.registry.http import HttpClient, redact_url, tls_verify
+from regcollect.registry.http import HttpClient
+from regcollect.registry.opening import api_origin, registry_client, rest_settings
 from regcollect.units import parse_time
 
 DEFAULT_API = "https://api.github.com"
@@ -311,33 +312,9 @@ def open_github(opts: Any) -> GitHubApi:
     base = base_url(opts.registry, insecure=opts.insecure)
     host = base.split("://", 1)[1]
     token = github_token(host, opts.username, opts.password)
-    api_url = (opts.api_url or DEFAULT_API).rstrip("/")
-    api_base = base_url(api_url, insecure=False) if "://" in api_url else None
-    if api_base is None:
-        raise UsageError(f"--api-url {redact_url(api_url)!r}: expected a URL such as https://api.github.com")
-    path = api_url[len(api_base) :]
-    creds = Credentials(username=opts.username or "token", password=token)
-    client = RegistryClient(
-        opts.registry,
-        auth=RegistryAuth(creds, base=base, insecure=opts.insecure, log=opts.log),
-        insecure=opts.insecure,
-        ca_cert=opts.ca_cert,
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        log=opts.log,
-        notice=opts.notice,
-    )
-    rest = _RestClient(
-        api_base,
-        path,
-        token,
-        verify=tls_verify(opts.insecure, opts.ca_cert),
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        max_wait=opts.max_wait,
-        log=opts.log,
-        notice=opts.notice,
-    )
+    api_base, path = api_origin(opts.api_url or DEFAULT_API, DEFAULT_API)
+    client = registry_client(opts, Credentials(username=opts.username or "token", password=token))
+    rest = _RestClient(api_base, path, token, **rest_settings(opts))
     return GitHubApi(client, rest, say=opts.note, max_wait=opts.max_wait)
 
 

@@ -23,10 +23,10 @@ from regcollect.cache import FactCache
 from regcollect.errors import AuthError, NotFound, RegistryError, UsageError
 from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import Listing, Version
-from regcollect.registry.auth import Credentials, RegistryAuth
+from regcollect.registry.auth import Credentials
 from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_repository, valid_tag
 from regcollect.registry.gitlab_rest import DEFAULT_API, GitLabRest, gitlab_token
-from regcollect.registry.http import redact_url, tls_verify
+from regcollect.registry.opening import api_origin, registry_client, rest_settings
 from regcollect.units import parse_time
 
 TOKEN_FIX = (
@@ -274,34 +274,8 @@ def open_gitlab(opts: Any) -> GitLabApi:
             f"--api gitlab for {host}: give --api-url https://GITLAB-HOST/api/v4 (the default, "
             f"{DEFAULT_API}, is only for registry.gitlab.com)"
         )
-    api_base = base_url(api_url, insecure=False) if "://" in api_url else None
-    if api_base is None:
-        raise UsageError(f"--api-url {redact_url(api_url)!r}: expected a URL such as {DEFAULT_API}")
-    client = RegistryClient(
-        opts.registry,
-        auth=RegistryAuth(
-            Credentials(username=token.registry_user, password=token.value),
-            base=base,
-            insecure=opts.insecure,
-            log=opts.log,
-        ),
-        insecure=opts.insecure,
-        ca_cert=opts.ca_cert,
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        log=opts.log,
-        notice=opts.notice,
-    )
-    rest = GitLabRest(
-        api_base,
-        api_url[len(api_base) :],
-        token,
-        verify=tls_verify(opts.insecure, opts.ca_cert),
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        max_wait=opts.max_wait,
-        log=opts.log,
-        notice=opts.notice,
-    )
+    api_base, api_path = api_origin(api_url, DEFAULT_API)
+    client = registry_client(opts, Credentials(username=token.registry_user, password=token.value))
+    rest = GitLabRest(api_base, api_path, token, **rest_settings(opts))
     cache = FactCache() if opts.use_cache else None
     return GitLabApi(client, rest, cache=cache, say=opts.note, max_wait=opts.max_wait)

@@ -19,7 +19,6 @@ from urllib.parse import quote
 from regcollect.errors import AuthError, NotFound, RegistryError, UsageError
 from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import PROBE_DIGEST, Listing, Version
-from regcollect.registry.auth import RegistryAuth
 from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_repository, valid_tag
 from regcollect.registry.credentials import resolve
 from regcollect.registry.harbor_rest import (
@@ -32,7 +31,8 @@ from regcollect.registry.harbor_rest import (
     row_key,
     time,
 )
-from regcollect.registry.http import HttpClient, redact_url, tls_verify
+from regcollect.registry.http import HttpClient
+from regcollect.registry.opening import api_origin, registry_client, rest_settings
 
 API_PATH = "/api/v2.0"
 PAGE_CAP = 32 << 20
@@ -251,30 +251,11 @@ def open_harbor(opts: Any) -> HarborApi:
             f"the docker config holds an identity token for {host}; Harbor's API needs a user name and "
             "password or a robot account's secret (-u USER --password-stdin)"
         )
-    api_url = (opts.api_url or base + API_PATH).rstrip("/")
-    api_base = base_url(api_url, insecure=opts.insecure) if "://" in api_url else None
-    if api_base is None:
-        raise UsageError(f"--api-url {redact_url(api_url)!r}: expected a URL such as https://HOST/api/v2.0")
-    client = HarborRegistryClient(
-        opts.registry,
-        auth=RegistryAuth(creds, base=base, insecure=opts.insecure, log=opts.log),
-        insecure=opts.insecure,
-        ca_cert=opts.ca_cert,
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        log=opts.log,
-        notice=opts.notice,
+    api_base, api_path = api_origin(
+        opts.api_url or base + API_PATH, "https://HOST/api/v2.0", insecure=opts.insecure
     )
-    rest = HarborRestClient(
-        api_base,
-        api_url[len(api_base) :],
-        creds,
-        verify=tls_verify(opts.insecure, opts.ca_cert),
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        max_wait=opts.max_wait,
-        log=opts.log,
-        notice=opts.notice,
-    )
+    client = registry_client(opts, creds, cls=HarborRegistryClient)
+    assert isinstance(client, HarborRegistryClient)
     client.username = creds.username
+    rest = HarborRestClient(api_base, api_path, creds, **rest_settings(opts))
     return HarborApi(client, rest, creds.username)

@@ -18,11 +18,11 @@ from regcollect.model import Kind
 from regcollect.planner import Action, Plan, evaluate
 from regcollect.policy import Policy
 from regcollect.registry.api import DistributionApi, RegistryApi
-from regcollect.registry.auth import RegistryAuth
 from regcollect.registry.backend import RemoteBackend
 from regcollect.registry.client import RegistryClient, base_url
 from regcollect.registry.credentials import resolve
 from regcollect.registry.inventory import RemoteDiscovery
+from regcollect.registry.opening import registry_client
 from regcollect.state import record_first_seen
 
 
@@ -91,17 +91,7 @@ def open_client(opts: RemoteOptions) -> RegistryClient:
     base = base_url(opts.registry, insecure=opts.insecure)  # parses and validates the name
     if opts.password is not None and opts.username is None:
         raise UsageError("--password-stdin needs --username for this registry")
-    creds = resolve(urlsplit(base).netloc, opts.username, opts.password)
-    return RegistryClient(
-        opts.registry,
-        auth=RegistryAuth(creds, base=base, insecure=opts.insecure, log=opts.log),
-        insecure=opts.insecure,
-        ca_cert=opts.ca_cert,
-        concurrency=opts.concurrency,
-        timeout=opts.timeout,
-        log=opts.log,
-        notice=opts.notice,
-    )
+    return registry_client(opts, resolve(urlsplit(base).netloc, opts.username, opts.password))
 
 
 async def plan_remote(
