@@ -192,11 +192,15 @@ def _remote_flow(
     with asyncio.Runner() as runner:
         api = open_api(opts)
         client = api.client
+
+        def in_flight() -> str:
+            return f"{client.limiter.inflight} requests in flight"
+
         try:
             if plan is None:
                 assert make_plan is not None
                 with Progress(console.output == "text" and not console.quiet) as bars:
-                    plan = runner.run(make_plan(api, cache, bars.task("repositories read")))
+                    plan = runner.run(make_plan(api, cache, bars.task("repositories read", status=in_flight)))
             if cache:
                 cache.close()
                 cache = None
@@ -205,11 +209,18 @@ def _remote_flow(
             def apply(p: Plan) -> Report:
                 journal = _journal(journal_path, client.host)
                 try:
-                    report, extra = runner.run(
-                        apply_remote(
-                            api, p, concurrency=opts.concurrency, journal=journal, verify=opts.verify
+                    with Progress(console.output == "text" and not console.quiet) as bars:
+                        done = bars.task("changes applied", total=len(p.changes), status=in_flight)
+                        report, extra = runner.run(
+                            apply_remote(
+                                api,
+                                p,
+                                concurrency=opts.concurrency,
+                                journal=journal,
+                                verify=opts.verify,
+                                on_done=done,
+                            )
                         )
-                    )
                 finally:
                     journal.close()
                 notes.extend(extra)

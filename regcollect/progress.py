@@ -25,14 +25,19 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
 
-    def task(self, description: str, total: int | None = None) -> Callable[..., None] | None:
-        """A callback that advances one step per call, or None when nothing is shown."""
+    def task(
+        self, description: str, total: int | None = None, status: Callable[[], str] | None = None
+    ) -> Callable[..., None] | None:
+        """A callback that advances one step per call, or None when nothing is shown. `status`
+        adds a live figure to the description (requests in flight)."""
         if self._bar is None:
             return None
         task_id = self._bar.add_task(description, total=total)
         bar = self._bar
 
         def advance(*_args: Any) -> None:
+            if status is not None:
+                bar.update(task_id, description=f"{description} ({status()})")
             bar.advance(task_id)
 
         return advance
