@@ -10,7 +10,6 @@ from typing import Any
 import click
 
 from regcollect.check import FIXABLE, Finding, dumps, findings_json, local_findings
-from regcollect.check_remote import RemoteCheck
 from regcollect.cli import Console, cli, handle_errors, now_utc, show_plan_and_apply
 from regcollect.commands import _journal, _password, _remote_options, journal_option, registry_options
 from regcollect.errors import EXIT_FAILED, EXIT_OK, EXIT_STATE, UsageError
@@ -122,6 +121,8 @@ def check_remote(
     with asyncio.Runner() as runner:
         api = open_api(opts)
         try:
+            from regcollect.check_remote import RemoteCheck  # the HTTP stack only for remote runs
+
             checker = RemoteCheck(api, blobs=blobs, journal=records)
             findings = runner.run(checker.run(list(repos)))
             target = api.client.host
