@@ -373,12 +373,13 @@ def local(
     console = Console(output=output, verbose=verbose, quiet=quiet, summary_file=summary_file)
     budget = max_size is not None or min_free is not None
     policy = build_policy(flags, required=False, protect_only=budget)
-    if policy is None and flags.protect_files:
-        raise UsageError(
-            "--protect-file applies to retention-policy runs (--keep-last, --older-than, --untagged or "
-            "--policy), not to IMAGE, --dangling, --unused or a budget alone"
-        )
+    protect: tuple[Any, ...] = ()
+    if flags.protect_files:
+        from regcollect.protect import read_files
+
+        protect = tuple(read_files(flags.protect_files))
     opts = LocalOptions(
+        protect=protect,
         targets=list(images),
         repos=flags.repos,
         policy=policy,

@@ -13,6 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from regcollect.cache import FactCache
 from regcollect.engine.backend import LocalBackend
@@ -33,6 +34,7 @@ from regcollect.executor import Report, execute
 from regcollect.globs import repo_matches, tag_matches
 from regcollect.planner import Action, Plan, Selected, evaluate
 from regcollect.policy import LabelMatch, Policy
+from regcollect.protect import pins as protect_pins
 from regcollect.state import record_first_seen, recorded_last_use
 from regcollect.units import format_bytes, parse_duration, parse_size
 
@@ -57,6 +59,7 @@ class LocalOptions:
     keep_tags: tuple[str, ...] = ()  # with a budget: protect, as the policy's keep_tags
     keep_labels: tuple[str, ...] = ()
     state_path: str | None = None  # the state database (tests; default: $XDG_STATE_HOME)
+    protect: tuple[Any, ...] = ()  # in-use references (--protect-file): kept in every mode
 
     @property
     def budget(self) -> Budget | None:
@@ -144,6 +147,9 @@ def plan_local(
         remove_containers=opts.remove_containers,
         force=opts.force,
     )
+    if opts.protect:  # IMAGE, --dangling, --unused and budgets honour them as policy runs do
+        for iid, why in protect_pins(inv, opts.protect)[0].items():
+            inv.pinned.setdefault(iid, why)
     scope = _scope(ctx, opts)
     outside = sorted({a.repository for a in inv.artifacts if not _repo_in_scope(opts, a.repository)})
     if opts.repos:  # with --policy, --repo narrows what the rules may touch, as remotely

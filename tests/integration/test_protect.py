@@ -155,8 +155,14 @@ def test_locally_a_protected_tag_survives_keep_last(engine, run, tmp_path):
     assert "kept: in use (from" in r.out
     left = {t for i in imgs for t in _tags(engine, i.id)}
     assert left == {f"{repo}:v0", f"{repo}:v2"}
-    r = run("local", "--dangling", "--protect-file", str(tmp_path / "compose.yaml"), "--dry-run")
-    assert r.code == 2 and "--protect-file applies to retention-policy runs" in r.err
+    # Every local mode honours it: naming the image as docker rmi would, or a budget.
+    r = run("local", f"{repo}:v0", "--protect-file", str(tmp_path / "compose.yaml"), "--yes")
+    assert r.code == 0, r.out + r.err
+    assert "kept: in use (from" in r.out and f"{repo}:v0" in _tags(engine, imgs[0].id)
+    r = run(
+        "local", "--repo", repo, "--max-size", "1B", "--protect-file", str(tmp_path / "compose.yaml"), "--yes"
+    )
+    assert f"{repo}:v0" in _tags(engine, imgs[0].id), r.out + r.err
 
 
 def _tags(engine, image_id: str) -> list[str]:
