@@ -506,7 +506,7 @@ def bench_floor(args: argparse.Namespace) -> dict:
     storage, HEAD every tag, then DELETE every doomed digest, each at the given concurrency, with
     regcollect's RegistryClient over the lean transport and over httpx's default transport."""
     from regcollect.registry.client import RegistryClient
-    from scripts.lean_transport import LeanTransport
+    from regcollect.registry.transport import LeanTransport
 
     keep = expected(args.repos, args.tags, args.keep)
     out: dict = {}

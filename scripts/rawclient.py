@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script by the bench
+from regcollect.registry.transport import LeanTransport  # noqa: E402
 from scripts.lean_sender import LeanSender  # noqa: E402
-from scripts.lean_transport import LeanTransport  # noqa: E402
 
 ACCEPT = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
 

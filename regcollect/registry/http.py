@@ -18,6 +18,7 @@ import json
 import random
 import ssl
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,7 @@ import httpx
 
 from regcollect.errors import AuthError, ConnectError, DeleteDisabled, NotFound, RegistryError, UsageError
 from regcollect.registry.limiter import START, Limiter
+from regcollect.registry.transport import LeanTransport
 
 RETRY_STATUSES = {429, 502, 503, 504}
 USER_AGENT = "regcollect/0.1"
@@ -163,6 +165,15 @@ def retry_after(resp: httpx.Response) -> float | None:
     return None
 
 
+def _proxied(url: str) -> bool:
+    """The environment routes this URL through a proxy (httpx's transport handles proxies)."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urlsplit(url)
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
+
+
 def _kind(method: str, url: str) -> str:
     """What kind of request, for the limiter's latency baseline: a DELETE is slower than a HEAD."""
     for part in ("/manifests/", "/blobs/", "/tags/", "/_catalog", "/referrers/"):
@@ -238,6 +249,7 @@ class HttpClient:
         # request at 64, 0.45 ms as 4 pools of 16; docs/performance.md): several small pools.
         shards = -(-max(1, concurrency) // POOL_SIZE)
         per = -(-max(1, concurrency) // shards)
+        lean = transport is None and base.startswith("http://") and not _proxied(base)
         self.pools = [
             httpx.AsyncClient(
                 base_url=base,
@@ -246,7 +258,7 @@ class HttpClient:
                 timeout=timeout,
                 limits=httpx.Limits(max_connections=per, max_keepalive_connections=per),
                 headers={"User-Agent": USER_AGENT, "Accept": "*/*", **(headers or {})},
-                transport=transport,
+                transport=LeanTransport(max_idle=per) if lean else transport,
                 follow_redirects=True,
                 http2=base.startswith("https://") and transport is None,
             )

@@ -269,3 +269,37 @@ def test_retry_after_reads_seconds_dates_and_unix_times() -> None:
     later = http_mod.retry_after(resp(**{"X-Retry-After": str(int(_time.time()) + 30)}))
     assert later is not None and 25 <= later <= 31
     assert http_mod.retry_after(resp()) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "lean"),
+    [
+        ("http://127.0.0.1:5000", {}, True),
+        ("http://127.0.0.1:5000", {"HTTP_PROXY": "http://127.0.0.1:9"}, False),
+        (
+            "http://registry.example",
+            {"HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "registry.example"},
+            True,
+        ),
+        ("https://registry.example", {}, False),  # HTTP/2 by ALPN and TLS options: httpx's own
+    ],
+)
+def test_plain_http_gets_the_lean_transport_unless_a_proxy_applies(monkeypatch, url, env, lean) -> None:  # type: ignore[no-untyped-def]
+    from regcollect.registry.transport import LeanTransport
+
+    for name in (
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    c = RegistryClient(url)
+    assert all(isinstance(p._transport, LeanTransport) is lean for p in c.pools)
+    run(c.aclose())

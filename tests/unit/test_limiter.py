@@ -77,3 +77,11 @@ def test_in_flight_never_exceeds_the_limit_or_the_maximum(maximum: int, events) 
         assert lim.inflight == 0 and not lim.waiters
 
     asyncio.run(main())
+
+
+def test_a_registry_near_by_stays_at_the_start() -> None:
+    """On loopback or a LAN more in flight only queues at the registry's CPU."""
+    lim = Limiter(64)
+    for _ in range(300):
+        answer(lim, 0.002)
+    assert lim.limit == 8

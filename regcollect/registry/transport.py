@@ -1,14 +1,14 @@
-"""The benchmark's raw client only (regcollect itself uses httpx's own transport since issue 19):
-a lean HTTP/1.1 transport for httpx, keep-alive connections over asyncio streams.
+"""A lean HTTP/1.1 transport under httpx's AsyncClient, for plain-HTTP registries.
 
-httpx's default transport (httpcore, h11, anyio) costs about 1 ms of CPU per request. On a
-machine shared with the registry that CPU paces the whole run, and a slower pace costs the
-registry more CPU per request too (docs/performance.md); this transport costs about a tenth.
-It parses only what registries answer: a status line, headers, and a body framed by
-Content-Length, chunked encoding, or the end of the connection. Auth, redirects, decoding and
-retries stay above it, in httpx and our client; failures surface as httpx's own exceptions so
-that those layers treat them exactly as before. Proxies are not its business: the client uses
-httpx's default transport when the environment names a proxy for the registry.
+httpx's own transport (httpcore, h11, anyio) costs about twice the CPU per request. Where the
+registry is near (loopback, a LAN) its CPU and ours share the machine, and that CPU is wall time:
+a cold run on loopback took 57% longer over httpcore than over this transport, and 25% longer at
+30 ms round trips (docs/performance.md). So plain `http://` registries get this transport under
+httpx's AsyncClient, which keeps the auth flow, redirects, headers, timeouts and limits; HTTPS
+(HTTP/2 by ALPN, TLS options) and any proxy from the environment stay with httpx's transport
+(registry/http.py decides). It parses only what registries answer: a status line, headers, and
+a body framed by Content-Length, chunked encoding, or the end of the connection; failures surface
+as httpx's own exceptions, so the layers above treat them as before.
 """
 
 from __future__ import annotations
