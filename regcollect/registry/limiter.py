@@ -28,6 +28,7 @@ GROW_ABOVE = 0.010  # seconds: a fastest answer quicker than this is a registry 
 class Limiter:
     def __init__(self, maximum: int, start: int = START, clock=time.monotonic):  # type: ignore[no-untyped-def]
         self.maximum = max(1, maximum)
+        self.start = start
         self.limit = float(min(start, self.maximum))
         self.inflight = 0
         self.slow_start = True
@@ -74,10 +75,13 @@ class Limiter:
         if len(window) >= WINDOW:
             self.base[kind] = min(window)
             window.clear()
+        if self.fastest < GROW_ABOVE:
+            # A registry near by: its CPU, not the round trip, sets the pace; hold at the start
+            # (back to it after a refusal), neither more nor fewer.
+            self.limit = min(self.limit + 1 / self.limit, float(min(self.start, self.maximum)))
+            return
         if latency > SLOW * base + SLACK:
             self._decrease(0.75)
-        elif self.fastest < GROW_ABOVE:
-            return  # a registry near by: its CPU, not the round trip, sets the pace
         elif self.slow_start:
             self.limit = min(self.maximum, self.limit + 1)  # +1 an answer: doubles each window
         else:

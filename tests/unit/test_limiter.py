@@ -40,18 +40,18 @@ def test_a_refusal_halves_once_per_window_and_ends_slow_start() -> None:
 def test_a_queue_forming_at_the_registry_shrinks_the_limit() -> None:
     lim = Limiter(64, start=32)
     for _ in range(20):
-        answer(lim, 0.002)  # fast local answers set the baseline
+        answer(lim, 0.030)  # a far registry's round trips set the baseline
     high = lim.limit
-    answer(lim, 0.050)  # 25 times slower: a queue
+    answer(lim, 0.100)  # three times slower: a queue at the registry
     assert lim.limit < high
 
 
 def test_kinds_have_their_own_baseline() -> None:
     lim = Limiter(64, start=16)
     for _ in range(20):
-        answer(lim, 0.002, kind="HEAD/manifests/")
+        answer(lim, 0.020, kind="HEAD/manifests/")
     before = lim.limit
-    answer(lim, 0.004, kind="DELETE/manifests/")  # slower than a HEAD, but its own first answer
+    answer(lim, 0.050, kind="DELETE/manifests/")  # slower than a HEAD, but its own first answer
     assert lim.limit >= before
 
 
@@ -85,3 +85,16 @@ def test_a_registry_near_by_stays_at_the_start() -> None:
     for _ in range(300):
         answer(lim, 0.002)
     assert lim.limit == 8
+
+
+def test_a_registry_near_by_is_not_starved_by_its_own_queue() -> None:
+    lim = Limiter(64)
+    for i in range(300):
+        answer(lim, 0.001 if i % 2 else 0.009)  # answers slow down as the registry's CPU queues
+    assert lim.limit == 8
+    lim.inflight = 4
+    lim.release("HEAD", None, congested=True)  # a 503 halves it ...
+    assert lim.limit == 4
+    for _ in range(100):
+        answer(lim, 0.002)
+    assert lim.limit == 8  # ... and it comes back to the start, not beyond
