@@ -265,3 +265,77 @@ def test_a_ping_answered_with_html_is_not_a_registry() -> None:
     with pytest.raises(ConnectError) as err:
         run(client(lambda r: httpx.Response(404)).ping())
     assert str(err.value).endswith(": this does not serve the Registry v2 API")
+
+
+def test_a_catalog_refused_at_1000_a_page_is_read_100_a_page_and_bad_names_are_dropped() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        if request.url.params["n"] == "1000":
+            return httpx.Response(
+                400, json={"errors": [{"code": "PAGINATION_NUMBER_INVALID", "message": "n"}]}
+            )
+        return httpx.Response(200, json={"repositories": ["team/app", "../etc", "Bad", "team/web"]})
+
+    c = client(handler)
+    assert run(c.catalog()) == ["team/app", "team/web"]
+    assert seen == ["https://reg.test/v2/_catalog?n=1000", "https://reg.test/v2/_catalog?n=100"]
+    assert c.dropped == {"<catalog>": ["../etc", "Bad"]}
+
+
+def test_a_catalog_failure_of_another_kind_is_an_error_naming_the_listing() -> None:
+    c = client(lambda r: httpx.Response(400, json={"errors": [{"code": "DENIED", "message": "no"}]}))
+    with pytest.raises(RegistryError) as err:
+        run(c.catalog())
+    assert str(err.value).startswith("listing repositories of reg.test: GET ") and err.value.code == "DENIED"
+
+
+def test_tags_with_bad_names_are_dropped_and_remembered() -> None:
+    c = client(lambda r: httpx.Response(200, json={"name": REPO, "tags": ["v1", "-bad", "v2"]}))
+    assert run(c.tags(REPO)) == ["v1", "v2"]
+    assert c.dropped == {REPO: ["-bad"]}
+    assert run(client(lambda r: httpx.Response(404)).tags(REPO)) == []
+
+
+def test_names_and_references_are_checked_before_any_request() -> None:
+    c = client(lambda r: httpx.Response(500))
+    with pytest.raises(RegistryError) as err:
+        run(c.get_blob("Team/App", dg(b"x")))
+    assert str(err.value) == "invalid repository name 'Team/App'"
+    with pytest.raises(RegistryError) as err:
+        run(c.get_blob(REPO, "v1"))  # a blob is named by digest only
+    assert str(err.value) == "invalid reference 'v1' in repository team/app"
+    with pytest.raises(RegistryError) as err:
+        run(c.referrers(REPO, "latest"))
+    assert str(err.value) == "invalid reference 'latest' in repository team/app"
+    with pytest.raises(RegistryError) as err:  # a tag is a valid manifest reference: it is asked
+        run(c.head_manifest(REPO, "v1"))
+    assert err.value.status == 500
+
+
+def test_a_repository_name_of_255_characters_is_valid_256_not() -> None:
+    from regcollect.registry.client import valid_repository
+
+    assert valid_repository("a" * 255) and not valid_repository("a" * 256)
+
+
+def test_a_sha512_digest_is_checked_with_sha512() -> None:
+    from regcollect.registry.client import matches_digest
+
+    data = b"blob"
+    assert matches_digest(data, "sha512:" + hashlib.sha512(data).hexdigest())
+    assert not matches_digest(data, "sha512:" + hashlib.sha256(data).hexdigest())
+    assert not matches_digest(data, "md5:" + hashlib.md5(data).hexdigest())  # noqa: S324
+
+
+def test_the_client_counts_manifest_reads_from_zero_and_keeps_its_registry_name() -> None:
+    c = RegistryClient("localhost:5000", transport=httpx.MockTransport(lambda r: httpx.Response(200)))
+    assert (c.registry, c.base, c.manifest_gets, c.dropped, c.recent) == (
+        "localhost:5000",
+        "http://localhost:5000",
+        0,
+        {},
+        {},
+    )
+    assert RegistryClient("reg.test", insecure=True).base == "http://reg.test"
