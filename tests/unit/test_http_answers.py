@@ -22,7 +22,9 @@ from regcollect.registry.http import (
 )
 
 
-def answer(status: int, method: str = "GET", url: str = "https://reg.test/v2/a/manifests/x", **kw) -> httpx.Response:  # type: ignore[no-untyped-def]
+def answer(
+    status: int, method: str = "GET", url: str = "https://reg.test/v2/a/manifests/x", **kw
+) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.Response(status, request=httpx.Request(method, url), **kw)
 
 
@@ -40,7 +42,9 @@ def test_the_error_names_what_we_did_the_request_and_the_servers_code_and_messag
     resp = answer(500, json=errors_body("UNKNOWN", "disk full"))
     with pytest.raises(RegistryError) as err:
         check(resp, "reading a manifest")
-    assert str(err.value) == "reading a manifest: GET https://reg.test/v2/a/manifests/x: 500 UNKNOWN (disk full)"
+    assert (
+        str(err.value) == "reading a manifest: GET https://reg.test/v2/a/manifests/x: 500 UNKNOWN (disk full)"
+    )
     assert err.value.status == 500 and err.value.code == "UNKNOWN"
     assert type(err.value) is RegistryError
 
@@ -90,7 +94,10 @@ def test_server_errors_reads_registry_and_rest_bodies_and_truncates() -> None:
     assert server_errors(answer(500, json=errors_body("DENIED", "no"))) == ("DENIED", "no")
     assert server_errors(answer(500, json={"errors": [{"code": "", "message": ""}]})) == (None, None)
     assert server_errors(answer(500, json={"message": "m" * 400})) == (None, "m" * 300)
-    assert server_errors(answer(500, json={"errors": [{"code": "C", "message": "x" * 400}]})) == ("C", "x" * 300)
+    assert server_errors(answer(500, json={"errors": [{"code": "C", "message": "x" * 400}]})) == (
+        "C",
+        "x" * 300,
+    )
     assert server_errors(answer(500, json={"message": 3})) == (None, None)
     assert server_errors(answer(500, json={"errors": []})) == (None, None)
     assert server_errors(answer(500, json={"errors": ["text"], "message": "rest"})) == (None, "rest")
@@ -122,7 +129,12 @@ def test_rate_limits_keep_the_latest_remaining_and_the_lowest_with_its_limit() -
     reset = str(int(time.time()) + 60)
     rl.note(answer(200, headers={"RateLimit-Remaining": "90;w=3600", "RateLimit-Limit": "100;w=3600"}))
     assert (rl.remaining, rl.lowest, rl.limit, rl.reset) == (90, 90, 100, None)
-    rl.note(answer(200, headers={"X-RateLimit-Remaining": "40", "X-RateLimit-Limit": "60", "X-RateLimit-Reset": reset}))
+    rl.note(
+        answer(
+            200,
+            headers={"X-RateLimit-Remaining": "40", "X-RateLimit-Limit": "60", "X-RateLimit-Reset": reset},
+        )
+    )
     assert (rl.remaining, rl.lowest, rl.limit, rl.reset) == (40, 40, 60, float(reset))
     rl.note(answer(200, headers={"X-RateLimit-Remaining": "55", "X-RateLimit-Limit": "70"}))
     assert (rl.remaining, rl.lowest, rl.limit, rl.reset) == (55, 40, 60, None)
@@ -169,3 +181,56 @@ def test_request_kinds_separate_manifests_blobs_tags_catalog_and_referrers() -> 
     assert _kind("GET", "/v2/_catalog?n=1") == "GET/_catalog"
     assert _kind("GET", "/v2/a/referrers/x") == "GET/referrers/"
     assert _kind("GET", "/v2/") == "GET"
+
+
+def test_quota_figures_with_several_parameters_are_read() -> None:
+    rl = RateLimits()
+    rl.note(
+        answer(200, headers={"RateLimit-Remaining": "90;w=3600;burst=5", "RateLimit-Limit": "100;w=3600;b=1"})
+    )
+    assert (rl.remaining, rl.limit) == (90, 100)
+    reset = str(int(time.time()) + 60)
+    rl.note(answer(200, headers={"RateLimit-Remaining": "80;a=1;b=2", "RateLimit-Reset": f"{reset};a;b"}))
+    assert (rl.remaining, rl.reset) == (80, float(reset))
+
+
+def test_a_small_x_retry_after_is_seconds() -> None:
+    assert retry_after(answer(429, headers={"X-Retry-After": "100"})) == 100.0
+    assert (
+        retry_after(answer(429, headers={"X-RateLimit-Reset": "120", "X-RateLimit-Remaining": "0"})) == 120.0
+    )
+
+
+def test_a_password_holding_an_at_sign_is_not_printed() -> None:
+    assert redact_url("https://u:p@ss@reg.test/v2/") == "https://reg.test/v2/"
+
+
+def test_only_bracketed_names_lose_their_brackets() -> None:
+    assert not is_loopback("localhostX") and not is_loopback("X127.0.0.1")
+
+
+def test_a_404_names_what_we_did_and_a_disabled_delete_says_exactly_how_to_enable_it() -> None:
+    with pytest.raises(NotFound) as err:
+        check(answer(404), "reading a manifest")
+    assert str(err.value) == "reading a manifest: GET https://reg.test/v2/a/manifests/x: 404"
+    with pytest.raises(DeleteDisabled) as err:
+        check(answer(405, "DELETE"), "deleting")
+    assert str(err.value) == (
+        "deleting: the registry has deletion disabled (DELETE https://reg.test/v2/a/manifests/x: 405); "
+        "in distribution set storage.delete.enabled: true"
+    )
+
+
+@pytest.mark.parametrize(
+    ("attempt", "low", "high"), [(1, 0.05, 0.1), (2, 0.1, 0.2), (4, 0.4, 0.8), (9, 2.5, 5.0)]
+)
+def test_backoff_doubles_from_a_tenth_of_a_second_up_to_five_with_jitter_in_the_upper_half(
+    attempt: int, low: float, high: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retries must neither hammer a struggling registry nor stall a run for long."""
+    from regcollect.registry import http as http_mod
+
+    monkeypatch.setattr(http_mod.random, "uniform", lambda a, b: a)
+    assert http_mod._backoff(attempt) == pytest.approx(low)
+    monkeypatch.setattr(http_mod.random, "uniform", lambda a, b: b)
+    assert http_mod._backoff(attempt) == pytest.approx(high)
