@@ -9,7 +9,7 @@ import datetime as dt
 from regcollect.errors import AuthError
 from regcollect.executor import DONE, FAILED, SKIPPED, execute
 from regcollect.model import Kind
-from regcollect.planner import Action
+from regcollect.planner import Action, Decision
 from tests.unit.test_executor import NOW, REPO, art, delete_all, outcomes, run
 
 
@@ -74,3 +74,44 @@ def test_items_in_a_cycle_name_the_item_that_holds_them() -> None:
     cycle = "not deleted: it is in or under a cycle of items that hold each other ({}); no order is safe"
     assert got[idx.label()] == (SKIPPED, cycle.format(f"referrer {child.label()} that refers to it"))
     assert got[child.label()] == (SKIPPED, cycle.format(f"index {idx.label()} it belongs to"))
+
+
+class Refusing:
+    """A backend whose every delete is refused for the whole run, after a real await (so several
+    items are in flight when the first refusal arrives)."""
+
+    async def verify(self, d: Decision) -> str | None:
+        await asyncio.sleep(0)
+        return None
+
+    async def untag(self, d: Decision) -> str | None:
+        return None
+
+    async def delete(self, d: Decision) -> str | None:
+        await asyncio.sleep(0)
+        raise AuthError("missing permission: delete")
+
+
+def test_refusals_already_in_flight_are_reported_not_attempted() -> None:
+    arts = [art("a", ("v1",)), art("b", ("v2",)), art("c", ("v3",))]
+    plan = delete_all(arts)
+    report = asyncio.run(execute(plan, Refusing(), concurrency=3))  # type: ignore[arg-type]
+    assert sorted((o.status, o.detail) for o in report.outcomes) == [
+        (FAILED, "missing permission: delete"),
+        (SKIPPED, "not attempted: stopped by the error above"),
+        (SKIPPED, "not attempted: stopped by the error above"),
+    ]
+    assert all(o.decision in plan.decisions for o in report.outcomes)
+
+
+def test_an_untag_is_not_held_back_by_an_index_being_deleted() -> None:
+    """Removing a tag never orphans anything: it goes ahead even while an index naming the image
+    is still waiting to be deleted."""
+    amd = art("amd", ("amd-v1", "keep-amd"), pushed=NOW - dt.timedelta(days=61))
+    idx = art("idx", ("v1",), kind=Kind.INDEX, children=(amd.digest,), pushed=NOW - dt.timedelta(days=60))
+    plan = delete_all([idx, amd])
+    d = next(d for d in plan.decisions if d.digest == amd.digest)
+    d.action, d.remove_tags = Action.UNTAG, ("amd-v1",)
+    registry, backend = run(plan, [idx, amd])
+    got = outcomes(asyncio.run(execute(plan, backend)))
+    assert got[amd.label()] == (DONE, "")
