@@ -146,3 +146,18 @@ def test_a_journal_holding_one_torn_byte_does_not_swallow_the_first_record(tmp_p
     j.after(decision(), "done")
     j.close()
     assert [r["type"] for r in records(path)] == ["outcome"]
+
+
+def test_lines_that_are_json_but_not_records_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'["type"]\n"type"\n{"no": "type"}\n\n{"type":"outcome"}\n')
+    got = list(read(path))
+    assert [(dict(r), r.line) for r in got] == [({"type": "outcome"}, 5)]
+
+
+def test_an_unreadable_journal_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    from regcollect.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        list(read(tmp_path / "missing.jsonl"))
+    assert str(err.value) == f"{tmp_path / 'missing.jsonl'}: cannot read journal: No such file or directory"
