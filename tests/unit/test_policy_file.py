@@ -115,3 +115,30 @@ def test_a_rule_origin_is_rule_n_whatever_the_path(tmp_path: Path) -> None:
     p = d / "policy.toml"
     p.write_text(RULE)
     assert load_policy(p).rules[0].origin == "rule 1"
+
+
+def test_a_rule_origin_is_rule_n_in_a_directory_with_spaces(tmp_path: Path) -> None:
+    d = tmp_path / "my policies"
+    d.mkdir()
+    (d / "policy.toml").write_text(RULE)
+    assert load_policy(d / "policy.toml").rules[0].origin == "rule 1"
+
+
+def test_flags_carry_unpulled_for_and_order_into_the_rule() -> None:
+    import datetime as dt
+
+    from regcollect.policy import policy_from_flags
+
+    policy = policy_from_flags(
+        repos=(),
+        keep_last=3,
+        keep_tags=(),
+        older_than=None,
+        untagged=False,
+        keep_labels=(),
+        unpulled_for="30d",
+        order="semver",
+    )
+    (rule,) = policy.rules
+    assert (rule.unpulled_for, rule.order, policy.source) == (dt.timedelta(days=30), "semver", "flags")
+    assert rule.describe() == "flags: repositories=['**'], keep_last=3, unpulled_for=30d, order=semver"
