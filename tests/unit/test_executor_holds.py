@@ -8,8 +8,9 @@ import datetime as dt
 
 from regcollect.errors import AuthError
 from regcollect.executor import DONE, FAILED, SKIPPED, execute
-from regcollect.model import Kind
-from regcollect.planner import Action, Decision
+from regcollect.model import Artifact, Inventory, Kind
+from regcollect.planner import Action, Decision, Plan, evaluate
+from regcollect.policy import policy_from_flags
 from tests.unit.test_executor import NOW, REPO, art, delete_all, outcomes, run
 
 
@@ -76,6 +77,20 @@ def test_items_in_a_cycle_name_the_item_that_holds_them() -> None:
     assert got[child.label()] == (SKIPPED, cycle.format(f"index {idx.label()} it belongs to"))
 
 
+def forced(arts: list[Artifact]) -> Plan:
+    """A plan deleting all of `arts`, whatever the planner would keep (odd subjects it keeps)."""
+    plan = evaluate(
+        Inventory("remote", "t", arts),
+        policy_from_flags(
+            repos=(), keep_last=0, keep_tags=(), older_than=None, untagged=True, keep_labels=()
+        ),
+        NOW,
+    )
+    for d in plan.decisions:
+        d.action, d.remove_tags = Action.DELETE, d.artifact.tags
+    return plan
+
+
 class Refusing:
     """A backend whose every delete is refused for the whole run, after a real await (so several
     items are in flight when the first refusal arrives)."""
@@ -115,3 +130,53 @@ def test_an_untag_is_not_held_back_by_an_index_being_deleted() -> None:
     registry, backend = run(plan, [idx, amd])
     got = outcomes(asyncio.run(execute(plan, backend)))
     assert got[amd.label()] == (DONE, "")
+
+
+def test_an_index_holds_its_children_in_its_own_repository_only() -> None:
+    """The same digest in another repository is another manifest: a failed index delete in
+    team/app does not keep team/mirror's copy."""
+    amd = art("amd")
+    idx = art("idx", ("v1",), kind=Kind.INDEX, children=(amd.digest,), pushed=NOW - dt.timedelta(days=60))
+    copy = Artifact("team/mirror", amd.digest, tags=("amd",), created=NOW - dt.timedelta(days=70))
+    arts = [idx, amd, copy]
+    plan = delete_all(arts)
+    registry, backend = run(plan, [idx, amd])
+    registry.manifests.setdefault("team/mirror", {})[amd.digest] = registry.manifests[REPO][amd.digest]
+    registry.tags.setdefault("team/mirror", {})["amd"] = amd.digest
+    backend.fail_delete(REPO, idx.digest, "500")
+    report = asyncio.run(execute(plan, backend))
+    got = {(o.decision.repository, o.decision.digest): o.status for o in report.outcomes}
+    assert got[("team/mirror", amd.digest)] == DONE and got[(REPO, amd.digest)] == SKIPPED
+
+
+def test_a_referrer_naming_itself_as_subject_is_not_a_cycle() -> None:
+    odd = art("odd", ("x",))
+    odd.kind, odd.subject = Kind.REFERRER, odd.digest
+    plan = forced([odd])
+    _, backend = run(plan, [odd])
+    assert [o.status for o in asyncio.run(execute(plan, backend)).outcomes] == [DONE]
+
+
+def test_a_signature_of_an_sbom_stays_when_the_sbom_was_tagged_since_the_plan() -> None:
+    image = art("image", ("v1",))
+    sbom = art("sbom", kind=Kind.REFERRER, subject=image.digest)
+    sbom_sig = art("sbomsig", kind=Kind.REFERRER, subject=sbom.digest)
+    arts = [image, sbom, sbom_sig]
+    plan = delete_all(arts)
+    registry, backend = run(plan, arts)
+    registry.move_tag(REPO, "keep-sbom", sbom.digest)
+    got = outcomes(asyncio.run(execute(plan, backend)))
+    assert got[sbom_sig.label()][0] == SKIPPED
+    assert got[sbom_sig.label()][1].startswith(f"not deleted: its subject {sbom.label()} changed since plan")
+
+
+def test_a_referrer_of_items_that_hold_each_other_is_decided_and_the_run_ends() -> None:
+    a, b = art("a", ("a",)), art("b", ("b",))
+    a.kind, a.subject = Kind.REFERRER, b.digest
+    b.kind, b.subject = Kind.REFERRER, a.digest
+    c = art("c", ("c",), kind=Kind.REFERRER, subject=a.digest)
+    plan = forced([a, b, c])
+    _, backend = run(plan, [a, b, c])
+    got = outcomes(asyncio.run(asyncio.wait_for(execute(plan, backend), 5)))
+    assert got[c.label()] == (DONE, "")
+    assert got[a.label()][0] == SKIPPED and got[b.label()][0] == SKIPPED
