@@ -142,3 +142,35 @@ def test_flags_carry_unpulled_for_and_order_into_the_rule() -> None:
     (rule,) = policy.rules
     assert (rule.unpulled_for, rule.order, policy.source) == (dt.timedelta(days=30), "semver", "flags")
     assert rule.describe() == "flags: repositories=['**'], keep_last=3, unpulled_for=30d, order=semver"
+
+
+def test_a_rule_that_only_protects_is_refused_with_what_to_add(tmp_path: Path) -> None:
+    from regcollect.policy import policy_from_flags
+
+    with pytest.raises(PolicyError) as err:
+        policy_from_flags(
+            repos=(), keep_last=None, keep_tags=("v*",), older_than=None, untagged=False, keep_labels=()
+        )
+    assert str(err.value) == (
+        "no retention rule: give --keep-last, --older-than, --unpulled-for or --untagged "
+        "(--keep-tag and --keep-label only protect; regcollect never deletes everything)"
+    )
+    got = refused(tmp_path, '[[rules]]\nrepositories = ["a"]\nkeep_tags = ["x"]\n')
+    assert got.startswith("P: rule 1: ") and got.endswith(
+        "(keep_tags and keep_labels only protect; regcollect never deletes everything)"
+    )
+
+
+def test_a_rules_json_names_its_unpulled_for() -> None:
+    from regcollect.policy import policy_from_flags
+
+    policy = policy_from_flags(
+        repos=(),
+        keep_last=None,
+        keep_tags=(),
+        older_than=None,
+        untagged=False,
+        keep_labels=(),
+        unpulled_for="30d",
+    )
+    assert policy.to_json()["rules"][0]["unpulled_for"] == "30d"
