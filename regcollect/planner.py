@@ -102,7 +102,7 @@ def _because(rule: Rule, source: str) -> str:
     if rule.older_than is not None:
         why.append(f"older than {format_duration(rule.older_than)}")
     text = " and ".join(why)
-    return text if source == CREATED else f"{text} (by {source} time)"
+    return text if source == CREATED or not text else f"{text} (by {source} time)"
 
 
 def _is_follower(a: Artifact, pointed_at: set[Hashable], node: Hashable) -> bool:
@@ -295,7 +295,7 @@ class _Planner:
         if young:
             self._set(a, Action.KEEP, young, rule, age=age)
             return
-        because = _because(rule, age.source) + self._pull_note(rule, a)
+        because = " and ".join(x for x in (_because(rule, age.source), self._pull_note(rule, a)) if x)
         for lm in rule.keep_labels:
             if lm.matches(a.labels):
                 self._set(a, Action.KEEP, f"kept: label {lm} matches keep_labels", rule)
@@ -336,7 +336,7 @@ class _Planner:
         if rule.unpulled_for is None:
             return ""
         last = f"last pull {a.pulled:%Y-%m-%d}" if a.pulled else "never pulled"
-        return f" and not pulled for {format_duration(rule.unpulled_for)} ({last})"
+        return f"not pulled for {format_duration(rule.unpulled_for)} ({last})"
 
     def _decide_untagged(self, a: Artifact, rule: Rule, age: Age) -> None:
         if not rule.untagged:

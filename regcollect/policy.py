@@ -194,7 +194,7 @@ def rule_from_table(table: dict[str, Any], where: str) -> Rule:
         older_than=older_than,
         untagged=untagged,
         keep_labels=keep_labels,
-        origin=where.split(": ", 1)[-1],
+        origin=where.rsplit(": ", 1)[-1],
         unpulled_for=unpulled_for,
         order=order,
     )

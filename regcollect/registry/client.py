@@ -62,7 +62,7 @@ _DIGEST_RE = re.compile(r"^(sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0
 
 def base_url(registry: str, *, insecure: bool) -> str:
     """`host[:port]` or a URL. HTTPS unless the URL says http, --insecure, or the host is loopback."""
-    text = registry.strip().rstrip("/")
+    text = registry.strip()
     if "://" in text:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -73,6 +73,7 @@ def base_url(registry: str, *, insecure: bool) -> str:
                 "--password-stdin or a docker config file instead"
             )
         return f"{parts.scheme}://{parts.netloc}"
+    text = text.rstrip("/")
     if "@" in text:  # user[:password]@host: name only the host, never the userinfo
         raise UsageError(
             f"registry {text.rsplit('@', 1)[-1]!r} is given with user:password@ (credentials): use "

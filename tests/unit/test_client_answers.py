@@ -63,11 +63,6 @@ def test_base_url_names_what_is_wrong(given: str, message: str) -> None:
     assert str(err.value) == message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: `https://` alone loses its slashes to rstrip('/') and becomes https://https: "
-    "(a connect error to host 'https' later, not a clear usage error now)",
-)
 def test_a_scheme_without_a_host_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         base_url("https://", insecure=False)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-import pytest
-
 from regcollect.ages import CREATED, FIRST_SEEN, PUSHED, Age
 from regcollect.model import Artifact, Inventory
 from regcollect.planner import Action, Decision, evaluate
@@ -239,11 +237,6 @@ def test_unpulled_for_counts_a_pull_exactly_that_long_ago_as_not_recent() -> Non
     assert d.reason.endswith("(never pulled)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: with unpulled_for alone the reason reads 'deleted:  and not pulled for 30d (...)' "
-    "(an empty age clause joined with ' and ')",
-)
 def test_an_unpulled_for_reason_alone_reads_cleanly() -> None:
     a = art("a", "v1", created=days(90), pulled=days(40))
     policy = Policy((rule_from_table({"repositories": ["**"], "unpulled_for": "30d"}, "p: rule 1"),))

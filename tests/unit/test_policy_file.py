@@ -104,11 +104,6 @@ def test_each_mistake_names_the_file_the_rule_and_the_key(
         assert got.startswith("P: rule 1: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: a rule's origin is the text after the FIRST ': ' of 'FILE: rule N', so a policy "
-    "path holding ': ' names the rule 'b/policy.toml: rule 1' in plans and reports",
-)
 def test_a_rule_origin_is_rule_n_whatever_the_path(tmp_path: Path) -> None:
     d = tmp_path / "a: b"
     d.mkdir()
