@@ -18,20 +18,18 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from regcollect.errors import AuthError, DeleteDisabled, NotFound, RegistryError, UsageError
-from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import Listing, Version
 from regcollect.registry.client import (
     Manifest,
     RegistryClient,
     base_url,
     is_digest,
-    valid_repository,
     valid_tag,
 )
 from regcollect.registry.credentials import resolve
 from regcollect.registry.dockerhub_rest import TOKEN_FIX, HubRest, IncompleteListing
 from regcollect.registry.http import check, is_loopback, redact_url, server_errors
-from regcollect.registry.opening import api_origin, registry_client, rest_settings
+from regcollect.registry.opening import api_origin, registry_client, rest_settings, select_owned
 from regcollect.units import parse_time
 
 DEFAULT_API = "https://hub.docker.com"
@@ -122,28 +120,19 @@ class DockerHubApi:
 
     # RegistryApi ------------------------------------------------------------------------------
     async def repositories(self, patterns: list[str]) -> list[str]:
-        out: set[str] = set()
-        for raw in patterns:
-            p = raw if "/" in raw else f"library/{raw}"  # as docker pull names official images
-            ns, _ = self.split(p)
-            if has_wildcard(ns):
-                raise UsageError(f"--repo {raw!r}: name the namespace exactly (acme/*), not a pattern")
-            if not has_wildcard(p):
-                if not valid_repository(p):
-                    raise UsageError(f"invalid repository name {raw!r}")
-                out.add(p)
-                continue
-            what = f"listing the repositories of {ns}"
-            first = f"/v2/namespaces/{quote(ns, safe='')}/repositories?page_size=100"
-            try:
-                rows, _ = await self.rest.pages(first, what, key=lambda x: x.get("name"))
-            except NotFound:
-                raise UsageError(f"--repo {raw!r}: Docker Hub has no namespace {ns!r}") from None
-            for row in rows:
-                name = f"{ns}/{row.get('name')}"
-                if isinstance(row.get("name"), str) and valid_repository(name) and repo_matches(p, name):
-                    out.add(name)
-        return sorted(out)
+        # `alpine` is `library/alpine`, as docker pull names official images.
+        return await select_owned(
+            [p if "/" in p else f"library/{p}" for p in patterns], "namespace", self._names
+        )
+
+    async def _names(self, ns: str, p: str) -> list[str]:
+        what = f"listing the repositories of {ns}"
+        first = f"/v2/namespaces/{quote(ns, safe='')}/repositories?page_size=100"
+        try:
+            rows, _ = await self.rest.pages(first, what, key=lambda x: x.get("name"))
+        except NotFound:
+            raise UsageError(f"--repo {p!r}: Docker Hub has no namespace {ns!r}") from None
+        return [f"{ns}/{r['name']}" for r in rows if isinstance(r.get("name"), str)]
 
     async def listing(self, repo: str) -> Listing:
         """Read twice at most: the pages are offsets into a list that moves while a CI job pushes,

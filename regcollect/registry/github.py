@@ -20,13 +20,12 @@ from typing import Any
 from urllib.parse import quote
 
 from regcollect.errors import AuthError, NotFound, RegistryError, UsageError
-from regcollect.globs import has_wildcard, repo_matches
 from regcollect.registry.api import Listing, Version
 from regcollect.registry.auth import Credentials
-from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_repository, valid_tag
+from regcollect.registry.client import RegistryClient, base_url, is_digest, valid_tag
 from regcollect.registry.credentials import resolve
 from regcollect.registry.http import HttpClient
-from regcollect.registry.opening import api_origin, registry_client, rest_settings
+from regcollect.registry.opening import api_origin, registry_client, rest_settings, select_owned
 from regcollect.units import parse_time
 
 DEFAULT_API = "https://api.github.com"
@@ -159,36 +158,25 @@ class GitHubApi:
 
     # RegistryApi ------------------------------------------------------------------------------
     async def repositories(self, patterns: list[str]) -> list[str]:
-        out: set[str] = set()
-        for p in patterns:
-            if p.startswith("*"):
-                raise UsageError(
-                    "name the packages: --repo OWNER/PACKAGE-GLOB (e.g. --repo 'acme/*'), or "
-                    "repositories = [...] in the policy file; a ghcr.io run never guesses the owner"
-                )
-            owner, _ = self.split(p)
-            if has_wildcard(owner):
-                raise UsageError(f"--repo {p!r}: name the owner exactly (acme/*), not a pattern")
-            if not has_wildcard(p):
-                if not valid_repository(p):
-                    raise UsageError(f"invalid repository name {p!r}")
-                out.add(p)
-                continue
-            what = f"listing the container packages of {owner}"
-            path = f"{await self.prefix(owner)}/packages?package_type=container&per_page=100"
-            try:
-                names = await self.rest.paged(path, what, _array, key=lambda x: x.get("name"), cap=PAGE_CAP)
-            except AuthError as exc:
-                raise UsageError(
-                    f"--repo {p!r}: this token may not list {owner}'s packages ({exc}); an Actions "
-                    "GITHUB_TOKEN cannot list packages: name each package exactly (--repo acme/app) or "
-                    "use a classic personal access token with read:packages"
-                ) from None
-            for pkg in names:
-                name = f"{owner}/{pkg.get('name')}"
-                if isinstance(pkg.get("name"), str) and valid_repository(name) and repo_matches(p, name):
-                    out.add(name)
-        return sorted(out)
+        if any(p.startswith("*") for p in patterns):
+            raise UsageError(
+                "name the packages: --repo OWNER/PACKAGE-GLOB (e.g. --repo 'acme/*'), or "
+                "repositories = [...] in the policy file; a ghcr.io run never guesses the owner"
+            )
+        return await select_owned(patterns, "owner", self._package_names)
+
+    async def _package_names(self, owner: str, p: str) -> list[str]:
+        what = f"listing the container packages of {owner}"
+        path = f"{await self.prefix(owner)}/packages?package_type=container&per_page=100"
+        try:
+            rows = await self.rest.paged(path, what, _array, key=lambda x: x.get("name"), cap=PAGE_CAP)
+        except AuthError as exc:
+            raise UsageError(
+                f"--repo {p!r}: this token may not list {owner}'s packages ({exc}); an Actions "
+                "GITHUB_TOKEN cannot list packages: name each package exactly (--repo acme/app) or "
+                "use a classic personal access token with read:packages"
+            ) from None
+        return [f"{owner}/{r['name']}" for r in rows if isinstance(r.get("name"), str)]
 
     async def listing(self, repo: str) -> Listing:
         what = f"listing the versions of {repo}"
