@@ -11,30 +11,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import secrets
 from typing import TYPE_CHECKING
 
 from tests.support.dockerhub.model import MANIFEST_TYPES, Repo, digest_of
 from tests.support.dockerhub.server import Grant
-from tests.support.ghcr.httpbase import Request, Response, json_response
+from tests.support.ghcr.httpbase import Request, Response, json_response, oci_error, v2_routes
 
 if TYPE_CHECKING:
     from tests.support.dockerhub.server import HubEmulator
 
-NAME = r"(?P<name>[a-z0-9][a-z0-9._/-]*)"
-ROUTES = [
-    ("manifest", re.compile(rf"^/v2/{NAME}/manifests/(?P<ref>[^/]+)$")),
-    ("upload", re.compile(rf"^/v2/{NAME}/blobs/uploads/(?P<uuid>[^/]*)$")),
-    ("blob", re.compile(rf"^/v2/{NAME}/blobs/(?P<ref>sha256:[0-9a-f]{{64}})$")),
-    ("tags", re.compile(rf"^/v2/{NAME}/tags/list$")),
-    ("referrers", re.compile(rf"^/v2/{NAME}/referrers/(?P<ref>[^/]+)$")),
-]
+ROUTES = v2_routes()
 WINDOW = 21600
-
-
-def _err(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(status, {"errors": [{"code": code, "message": message}]}, headers)
 
 
 class RegistrySide:
@@ -62,7 +50,7 @@ class RegistrySide:
         value = f'Bearer realm="{self.emu.registry.url}/token",service="registry.docker.io"'
         if scope:
             value += f',scope="{scope}"'
-        return _err(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
+        return oci_error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
 
     def _grant(self, req: Request) -> Grant | None:
         scheme, _, value = (req.headers.get("Authorization") or "").partition(" ")
@@ -115,7 +103,9 @@ class RegistrySide:
         scope = f"repository:{name}:{'pull,' + action if action != 'pull' else 'pull'}"
         if grant is None or action not in grant.granted.get(name, set()):
             if grant is not None and action == "pull":
-                return _err(401, "UNAUTHORIZED", "authentication required", self._challenge(scope).headers)
+                return oci_error(
+                    401, "UNAUTHORIZED", "authentication required", self._challenge(scope).headers
+                )
             return self._challenge(scope)
         if kind == "referrers":
             return Response(404, b"404 page not found\n", {"Content-Type": "text/plain"})
@@ -124,7 +114,7 @@ class RegistrySide:
             ns, _, short = name.partition("/")
             repo = self.store.package(ns, short, visibility="public", created=self.emu.now())
         if repo is None:
-            return _err(404, "NAME_UNKNOWN", "repository name not known to registry")
+            return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry")
         if kind == "manifest":
             if req.method == "PUT":
                 return self._put_manifest(req, repo, p["ref"])
@@ -133,7 +123,7 @@ class RegistrySide:
             return self._get_manifest(req, repo, p["ref"], grant)
         if kind == "blob":
             if p["ref"] not in repo.blobs:
-                return _err(404, "BLOB_UNKNOWN", "blob unknown to registry")
+                return oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry")
             return Response(200, self.store.content[p["ref"]], {"Docker-Content-Digest": p["ref"]})
         if kind == "upload":
             return self._upload(req, repo, p["uuid"])
@@ -147,7 +137,7 @@ class RegistrySide:
         digest = ref if ref.startswith("sha256:") else (tag.digest if tag else None)
         stored = repo.manifests.get(digest or "")
         if stored is None:
-            return _err(404, "MANIFEST_UNKNOWN", "manifest unknown")
+            return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
         if req.method == "GET":
             if used >= limit:
                 return Response(
@@ -171,16 +161,16 @@ class RegistrySide:
 
     def _delete_manifest(self, repo: Repo, ref: str) -> Response:
         if self.emu.manifest_delete == 405:
-            return _err(405, "UNSUPPORTED", "The operation is unsupported.")
+            return oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
         if not ref.startswith("sha256:"):
-            return _err(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            return oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
         if ref not in repo.manifests:
-            return _err(404, "MANIFEST_UNKNOWN", "manifest unknown")
+            return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
         if self.emu.manifest_delete_500s > 0:
             self.emu.manifest_delete_500s -= 1
-            return _err(500, "UNKNOWN", "unknown error")
+            return oci_error(500, "UNKNOWN", "unknown error")
         if repo.tags_of(ref) or repo.referenced(ref, self.store.content):
-            return _err(403, "DENIED", "manifest is tagged or referenced and cannot be deleted")
+            return oci_error(403, "DENIED", "manifest is tagged or referenced and cannot be deleted")
         del repo.manifests[ref]
         return Response(202)
 
@@ -189,12 +179,12 @@ class RegistrySide:
         try:
             doc = json.loads(req.body)
         except ValueError:
-            return _err(400, "MANIFEST_INVALID", "manifest invalid")
+            return oci_error(400, "MANIFEST_INVALID", "manifest invalid")
         if media_type not in MANIFEST_TYPES:
-            return _err(400, "MANIFEST_INVALID", f"manifest invalid: media type {media_type!r}")
+            return oci_error(400, "MANIFEST_INVALID", f"manifest invalid: media type {media_type!r}")
         digest = digest_of(req.body)
         if ref.startswith("sha256:") and ref != digest:
-            return _err(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            return oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
         if "manifests" in doc:
             missing = [m["digest"] for m in doc["manifests"] if m["digest"] not in repo.manifests]
         else:
@@ -204,7 +194,7 @@ class RegistrySide:
                 if x["digest"] not in repo.blobs
             ]
         if missing:
-            return _err(400, "MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {missing[0]}")
+            return oci_error(400, "MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {missing[0]}")
         tag = None if ref.startswith("sha256:") else ref
         self.store.put_manifest(repo, req.body, media_type, tag, self.emu.now())
         return Response(
@@ -218,9 +208,9 @@ class RegistrySide:
             return Response(202, b"", {"Location": f"/v2/{repo.full}/blobs/uploads/{uuid}", "Range": "0-0"})
         entry = self.uploads.pop(uuid, None)
         if entry is None or entry[0] != repo.full or req.method != "PUT":
-            return _err(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+            return oci_error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
         data = bytes(entry[1] + req.body)
         if digest_of(data) != req.arg("digest"):
-            return _err(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            return oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
         d = self.store.add_blob(repo, data)
         return Response(201, b"", {"Location": f"/v2/{repo.full}/blobs/{d}", "Docker-Content-Digest": d})

@@ -7,6 +7,7 @@ keep-alive (every answer has a Content-Length) and logs (method, path, status) p
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -107,3 +108,20 @@ class Server:
             do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = _dispatch  # noqa: N815
 
         return Handler
+
+
+def v2_routes(referrer_ref: str = r"[^/]+") -> list[tuple[str, re.Pattern[str]]]:
+    """The Registry API paths every emulator's /v2 side serves, as (kind, pattern)."""
+    name = r"(?P<name>[a-z0-9][a-z0-9._/-]*)"
+    return [
+        ("manifest", re.compile(rf"^/v2/{name}/manifests/(?P<ref>[^/]+)$")),
+        ("upload", re.compile(rf"^/v2/{name}/blobs/uploads/(?P<uuid>[^/]*)$")),
+        ("blob", re.compile(rf"^/v2/{name}/blobs/(?P<ref>sha256:[0-9a-f]{{64}})$")),
+        ("tags", re.compile(rf"^/v2/{name}/tags/list$")),
+        ("referrers", re.compile(rf"^/v2/{name}/referrers/(?P<ref>{referrer_ref})$")),
+    ]
+
+
+def oci_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """A Registry API error body: {"errors": [{"code", "message"}]}."""
+    return json_response(status, {"errors": [{"code": code, "message": message}]}, headers)

@@ -9,31 +9,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import secrets
 import threading
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from tests.support.ghcr.httpbase import Request, Response, json_response
+from tests.support.ghcr.httpbase import Request, Response, json_response, oci_error, v2_routes
 from tests.support.ghcr.model import MANIFEST_TYPES, Package, digest_of
 from tests.support.ghcr.server import INVALID, RegistryGrant, Token
 
 if TYPE_CHECKING:
     from tests.support.ghcr.server import GhcrEmulator
 
-NAME = r"(?P<name>[a-z0-9][a-z0-9._/-]*)"
-ROUTES = [
-    ("manifest", re.compile(rf"^/v2/{NAME}/manifests/(?P<ref>[^/]+)$")),
-    ("upload", re.compile(rf"^/v2/{NAME}/blobs/uploads/(?P<uuid>[^/]*)$")),
-    ("blob", re.compile(rf"^/v2/{NAME}/blobs/(?P<ref>sha256:[0-9a-f]{{64}})$")),
-    ("tags", re.compile(rf"^/v2/{NAME}/tags/list$")),
-    ("referrers", re.compile(rf"^/v2/{NAME}/referrers/(?P<ref>[^/]+)$")),
-]
-
-
-def _oci_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(status, {"errors": [{"code": code, "message": message}]}, headers)
+ROUTES = v2_routes()
 
 
 class RegistrySide:
@@ -62,7 +50,7 @@ class RegistrySide:
         value = f'Bearer realm="{self.emu.registry_url}/token",service="{self.emu.registry_service}"'
         if scope:
             value += f',scope="{scope}"'
-        return _oci_error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
+        return oci_error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
 
     def _grant(self, req: Request) -> RegistryGrant | None:
         scheme, _, value = (req.headers.get("Authorization") or "").partition(" ")
@@ -109,7 +97,7 @@ class RegistrySide:
                 secret = ""
             token = self.emu.tokens.get(secret) if scheme.lower() == "basic" else None
             if token is None or token is INVALID:
-                return _oci_error(401, "UNAUTHORIZED", "authentication required")
+                return oci_error(401, "UNAUTHORIZED", "authentication required")
         grant = RegistryGrant(token, expires=self.emu.clock() + self.emu.registry_token_ttl)
         for scope in req.args("scope"):
             for one in scope.split(" "):
@@ -138,10 +126,10 @@ class RegistrySide:
         if not self._allowed(grant, repo, action):
             if action in grant.requested.get(repo, set()):
                 msg = "permission_denied: The token provided does not match expected scopes."
-                return _oci_error(403, "DENIED", msg)
+                return oci_error(403, "DENIED", msg)
             return self._challenge(f"repository:{repo}:{'pull,push' if write else 'pull'}")
         if req.method == "DELETE":
-            return _oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
+            return oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
         if kind == "referrers":
             return Response(404, b"404 page not found\n", {"Content-Type": "text/plain; charset=utf-8"})
         pkg = self.store.find(repo)
@@ -149,14 +137,14 @@ class RegistrySide:
             owner, _, name = repo.partition("/")
             pkg = pkg or self.store.package(owner, name, created=self.emu.now())
         if pkg is None:
-            return _oci_error(404, "NAME_UNKNOWN", "repository name not known to registry")
+            return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry")
         if kind == "manifest":
             if req.method == "PUT":
                 return self._put_manifest(req, pkg, p["ref"])
             return self._get_manifest(req, pkg, p["ref"])
         if kind == "blob":
             if p["ref"] not in pkg.blobs:
-                return _oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry")
+                return oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry")
             d = p["ref"]
             return Response(
                 200,
@@ -171,11 +159,11 @@ class RegistrySide:
 
     def _get_manifest(self, req: Request, pkg: Package, ref: str) -> Response:
         if req.method not in ("GET", "HEAD"):
-            return _oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
+            return oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
         with self.store.lock:
             v = self.store.manifest(pkg, ref)
             if v is None:
-                return _oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+                return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
             if req.method == "GET" or self.emu.head_counts_download:
                 v.downloads += 1
             data = self.store.content[v.digest]
@@ -186,12 +174,12 @@ class RegistrySide:
         try:
             doc = json.loads(req.body)
         except ValueError:
-            return _oci_error(400, "MANIFEST_INVALID", "manifest invalid: not JSON")
+            return oci_error(400, "MANIFEST_INVALID", "manifest invalid: not JSON")
         if media_type not in MANIFEST_TYPES or doc.get("mediaType", media_type) != media_type:
-            return _oci_error(400, "MANIFEST_INVALID", f"manifest invalid: media type {media_type!r}")
+            return oci_error(400, "MANIFEST_INVALID", f"manifest invalid: media type {media_type!r}")
         digest = digest_of(req.body)
         if ref.startswith("sha256:") and ref != digest:
-            return _oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            return oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
         with self.store.lock:
             if "manifests" in doc:
                 missing = [m["digest"] for m in doc["manifests"] if pkg.by_digest(m["digest"]) is None]
@@ -199,7 +187,7 @@ class RegistrySide:
                 refs = [doc.get("config", {}), *doc.get("layers", [])]
                 missing = [d["digest"] for d in refs if d.get("digest") not in pkg.blobs]
             if missing:
-                return _oci_error(400, "MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {missing[0]}")
+                return oci_error(400, "MANIFEST_BLOB_UNKNOWN", f"blob unknown to registry: {missing[0]}")
             tag = None if ref.startswith("sha256:") else ref
             self.store.put_manifest(
                 pkg,
@@ -230,20 +218,20 @@ class RegistrySide:
         with self.lock:
             entry = self.uploads.get(uuid)
         if entry is None or entry[0] != repo:
-            return _oci_error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
+            return oci_error(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
         entry[1].extend(req.body)
         if req.method == "PATCH":
             headers = {"Location": f"/v2/{repo}/blobs/uploads/{uuid}", "Range": f"0-{len(entry[1]) - 1}"}
             return Response(202, b"", headers)
         if req.method != "PUT":
-            return _oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
+            return oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
         with self.lock:
             self.uploads.pop(uuid, None)
         return self._finish(pkg, entry[1], req.arg("digest") or "")
 
     def _finish(self, pkg: Package, data: bytearray, digest: str) -> Response:
         if digest_of(bytes(data)) != digest:
-            return _oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            return oci_error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
         self.store.add_blob(pkg, bytes(data))
         headers = {"Location": f"/v2/{pkg.owner}/{pkg.name}/blobs/{digest}", "Docker-Content-Digest": digest}
         return Response(201, b"", headers)

@@ -10,11 +10,10 @@ as Harbor does (tests/support/harbor/model.py).
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from typing import TYPE_CHECKING
 
-from tests.support.ghcr.httpbase import Request, Response, json_response
+from tests.support.ghcr.httpbase import Request, Response, json_response, v2_routes
 from tests.support.ghcr.model import MANIFEST_TYPES, OCI_INDEX, digest_of
 from tests.support.harbor.model import Repository
 from tests.support.harbor.server import INVALID, Account, harbor_error
@@ -22,14 +21,7 @@ from tests.support.harbor.server import INVALID, Account, harbor_error
 if TYPE_CHECKING:
     from tests.support.harbor.server import HarborEmulator
 
-NAME = r"(?P<name>[a-z0-9][a-z0-9._/-]*)"
-ROUTES = [
-    ("manifest", re.compile(rf"^/v2/{NAME}/manifests/(?P<ref>[^/]+)$")),
-    ("upload", re.compile(rf"^/v2/{NAME}/blobs/uploads/(?P<uuid>[^/]*)$")),
-    ("blob", re.compile(rf"^/v2/{NAME}/blobs/(?P<ref>sha256:[0-9a-f]{{64}})$")),
-    ("tags", re.compile(rf"^/v2/{NAME}/tags/list$")),
-    ("referrers", re.compile(rf"^/v2/{NAME}/referrers/(?P<ref>sha256:[0-9a-f]{{64}})$")),
-]
+ROUTES = v2_routes(r"sha256:[0-9a-f]{64}")
 TOKEN_TTL = 1800
 
 
