@@ -12,8 +12,8 @@ import base64
 import binascii
 from typing import TYPE_CHECKING
 
-from tests.support.ghcr.httpbase import Request, Response, json_response
-from tests.support.ghcr.registry import RegistrySide, _oci_error
+from tests.support.ghcr.httpbase import Request, Response, json_response, oci_error
+from tests.support.ghcr.registry import RegistrySide
 from tests.support.ghcr.server import RegistryGrant
 from tests.support.gitlab.server import DEVELOPER, Token
 
@@ -35,7 +35,7 @@ class GitLabRegistrySide(RegistrySide):
         value = f'Bearer realm="{self.emu.gitlab_url}/jwt/auth",service="{self.emu.registry_service}"'
         if scope:
             value += f',scope="{scope}"'
-        return _oci_error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
+        return oci_error(401, "UNAUTHORIZED", "authentication required", {"WWW-Authenticate": value})
 
     def jwt_auth(self, req: Request) -> Response:
         """GET /jwt/auth?service=container_registry&scope=repository:PATH:pull,push (on GitLab)."""
@@ -81,18 +81,18 @@ class GitLabRegistrySide(RegistrySide):
         if req.method != "DELETE" or kind != "manifest":
             if req.method == "PUT" and self.store.find(p["name"]) is None:
                 if self.store.project_of(p["name"]) is None:
-                    return _oci_error(404, "NAME_UNKNOWN", "repository name not known to registry")
+                    return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry")
             return super()._resource(req, kind, p)
         grant = self._grant(req)
         repo = p["name"]
         if grant is None or "delete" not in grant.granted.get(repo, set()):
             return self._challenge(f"repository:{repo}:delete")
         if not self.emu.v2_delete:
-            return _oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
+            return oci_error(405, "UNSUPPORTED", "The operation is unsupported.")
         r = self.store.find(repo)
         ref = p["ref"]
         if r is None or not ref.startswith("sha256:") or ref not in r.manifests:
-            return _oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
+            return oci_error(404, "MANIFEST_UNKNOWN", "manifest unknown")
         del r.manifests[ref]
         for t in r.tagged(ref):
             del r.tag_map[t]
